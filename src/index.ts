@@ -1,0 +1,26 @@
+/**
+ * quota-guard: keep a metered upstream under its cap. The core: guards, decisions, durations
+ * and the store interface. Adapters and the Redis store live in their own subpaths.
+ */
+export type { GuardEvents, IgnoredInputs, WindowInfo, WindowSelector } from './core/base-guard.js';
+export type { Baseline, BaselineEntry } from './core/baseline.js';
+export type { Clock } from './core/clock.js';
+export type {
+  Decision,
+  DecisionReason,
+  ProbeEvent,
+  QuotaState,
+  StateChangeEvent,
+  TransitionReason,
+} from './core/decision.js';
+export { type Duration, type DurationUnit, formatDuration, parseDuration } from './core/duration.js';
+export { isQuotaGuardError, QuotaGuardError, type QuotaGuardErrorCode } from './core/errors.js';
+export { consoleLogger, type Logger, silentLogger } from './core/logger.js';
+export type {
+  GuardSettings,
+  QuotaGuardOptions,
+  UpstreamGuardOptions,
+  WindowOptions,
+} from './core/options.js';
+export { QuotaGuard, type QuotaGuardInfo } from './core/quota-guard.js';
+export { UpstreamGuard, type UpstreamInfo } from './core/upstream-guard.js';

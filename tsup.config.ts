@@ -1,0 +1,12 @@
+import { defineConfig } from 'tsup';
+
+// One entry per public subpath; adapters and stores join this list as they land.
+export default defineConfig({
+  entry: { index: 'src/index.ts' },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  splitting: true,
+});
