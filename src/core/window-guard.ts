@@ -104,7 +104,8 @@ export class WindowGuard {
     const state = this.state as Extract<WindowState, { kind: 'quota_exceeded' }>;
     state.capError = true;
     if (retryAfterMs !== undefined) {
-      state.probeIntervalMs = Math.max(retryAfterMs * 1.1, this.config.probeIntervalMs);
+      // × 11 / 10 rather than × 1.1: exact for whole milliseconds (3_600_000 × 1.1 is not).
+      state.probeIntervalMs = Math.max((retryAfterMs * 11) / 10, this.config.probeIntervalMs);
     }
   }
 
