@@ -1,0 +1,45 @@
+import type { WindowSelector } from '../core/base-guard.js';
+import type { Baseline } from '../core/baseline.js';
+import type { Decision } from '../core/decision.js';
+import type { UpstreamGuardOptions } from '../core/options.js';
+import type { UpstreamInfo } from '../core/upstream-guard.js';
+
+/**
+ * A value or a promise of it. The memory store answers synchronously so a request pays for no
+ * promise; a networked store (Redis) returns promises. Callers `await` either.
+ */
+export type Awaitable<T> = T | Promise<T>;
+
+/** Which guard a call is about: an upstream, and optionally one tenant's share of it. */
+export interface GuardTarget {
+  upstream: string;
+  /** A tenant key (one budget per tenant). Omitted: the upstream's one shared guard. */
+  key?: string;
+}
+
+/**
+ * Where guard state lives. Adapters talk to guards only through this interface, so the
+ * in-memory store and a shared one (Redis, for several instances on one upstream quota) are
+ * interchangeable.
+ *
+ * @example
+ * const store = new MemoryStore();
+ * store.define('anthropic', { windows: [{ window: '5h', budget: 2e6 }] });
+ * const decision = await store.decide({ upstream: 'anthropic' });
+ */
+export interface QuotaStore {
+  /** Declares an upstream and its windows. Must come before any other call about it. */
+  define(upstream: string, options: UpstreamGuardOptions): Awaitable<void>;
+  decide(target: GuardTarget): Awaitable<Decision>;
+  record(target: GuardTarget, tokens: number): Awaitable<void>;
+  success(target: GuardTarget, decision?: Decision): Awaitable<void>;
+  capError(target: GuardTarget, retryAfterMs?: number): Awaitable<void>;
+  loadBaseline(target: GuardTarget, baseline: Baseline, selector?: WindowSelector): Awaitable<void>;
+  /** Clears usage and returns to `within_quota`. */
+  reset(target: GuardTarget): Awaitable<void>;
+  /** Ends an exceeded period and keeps the usage. */
+  resume(target: GuardTarget): Awaitable<void>;
+  info(target: GuardTarget): Awaitable<UpstreamInfo>;
+  /** Releases connections and timers. */
+  close(): Awaitable<void>;
+}
