@@ -72,6 +72,7 @@ export abstract class BaseGuard implements WindowHost {
   /** Within quota, every decision is the same value until the epoch moves: no allocation. */
   private withinDecision: Decision;
   private readonly disabledDecision: Decision;
+  private readonly offsetCache = { at: Number.NEGATIVE_INFINITY, offset: 0 };
 
   protected constructor(settings: ResolvedSettings, windows: readonly ResolvedWindow[]) {
     this.settings = settings;
@@ -116,6 +117,7 @@ export abstract class BaseGuard implements WindowHost {
    */
   decide(): Decision {
     if (!this.settings.enabled) return this.disabledDecision;
+    if (this.clearlyWithin()) return this.withinDecision;
     return this.decideAt(this.settings.clock.now());
   }
 
@@ -266,6 +268,20 @@ export abstract class BaseGuard implements WindowHost {
     return clock === wallClock ? 0 : wallClock.now() - now;
   }
 
+  /**
+   * The offset as of at most a second ago. While exceeded, every request gets a fallback
+   * decision with a wall-clock `retryAt`; a second clock read per decision would double its cost,
+   * and the two clocks drift apart by far less than a second per second.
+   */
+  private cachedWallOffset(now: number): number {
+    const cache = this.offsetCache;
+    if (now - cache.at >= 1_000 || now < cache.at) {
+      cache.offset = this.wallOffset(now);
+      cache.at = now;
+    }
+    return cache.offset;
+  }
+
   // --- WindowHost ---
 
   nextEpoch(): number {
@@ -297,6 +313,19 @@ export abstract class BaseGuard implements WindowHost {
   }
 
   // --- internals ---
+
+  /**
+   * True when every window is within quota and even its un-expired usage is below the line.
+   * Expiry only lowers usage, so the answer is `within_quota` whatever the time: the common
+   * decision needs no clock read (which costs more than the rest of `decide()`).
+   */
+  private clearlyWithin(): boolean {
+    for (const w of this.windows) {
+      if (w.kind !== 'within_quota') return false;
+      if (w.config.budget > 0 && w.usage.upperBound >= w.config.line) return false;
+    }
+    return true;
+  }
 
   private decideAt(now: number): Decision {
     let refused = false;
@@ -367,7 +396,7 @@ export abstract class BaseGuard implements WindowHost {
         ? {}
         : {
             window: binding.config.label,
-            retryAt: retryAt + this.wallOffset(now),
+            retryAt: retryAt + this.cachedWallOffset(now),
             retryInMs: retryAt - now,
           }),
     };

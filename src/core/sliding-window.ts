@@ -21,6 +21,9 @@ export class SlidingWindow {
   private tokens: Float64Array;
   private head = 0;
   private length = 0;
+  /** Where the newest entry is, so appending to it needs no index arithmetic. */
+  private tailIndex = 0;
+  private tailStamp = Number.NEGATIVE_INFINITY;
   /** Bumped on every change, so derived values (when usage drops below a line) can be cached. */
   private revision = 0;
 
@@ -48,33 +51,40 @@ export class SlidingWindow {
   }
 
   /**
+   * An upper bound of the usage at any time from the last change on, without reading a clock:
+   * entries only ever leave the window. Lets a caller skip the clock when even this is low.
+   */
+  get upperBound(): number {
+    return this.sum;
+  }
+
+  /**
    * Adds `tokens` recorded at `at` (which may be in the past, e.g. a baseline). Entries that are
    * already outside the window at `now` are not kept.
    */
   add(at: number, tokens: number, now: number): void {
-    this.expire(now);
     const stamp = this.stampOf(at);
-    if (this.isExpired(stamp, now)) return;
     this.revision++;
-    this.sum += tokens;
-    const capacity = this.stamps.length;
-    if (this.length > 0) {
-      const tail = (this.head + this.length - 1) % capacity;
-      const tailStamp = this.stamps[tail]!;
-      if (stamp === tailStamp) {
-        this.tokens[tail]! += tokens;
-        return;
-      }
-      if (stamp < tailStamp) {
-        this.insertOutOfOrder(stamp, tokens);
-        return;
-      }
+    // The hot path: another event in the newest slot. Nothing to expire for that; reads expire.
+    if (this.length > 0 && stamp === this.tailStamp) {
+      this.tokens[this.tailIndex]! += tokens;
+      this.sum += tokens;
+      return;
     }
-    if (this.length === capacity) this.grow();
+    this.expire(now);
+    if (this.isExpired(stamp, now)) return;
+    this.sum += tokens;
+    if (this.length > 0 && stamp < this.tailStamp) {
+      this.insertOutOfOrder(stamp, tokens);
+      return;
+    }
+    if (this.length === this.stamps.length) this.grow();
     const index = (this.head + this.length) % this.stamps.length;
     this.stamps[index] = stamp;
     this.tokens[index] = tokens;
     this.length++;
+    this.tailIndex = index;
+    this.tailStamp = stamp;
   }
 
   clear(): void {
@@ -172,6 +182,7 @@ export class SlidingWindow {
     this.stamps[at] = stamp;
     this.tokens[at] = tokens;
     this.length++;
+    this.tailIndex = (this.head + this.length - 1) % capacity;
   }
 
   private grow(): void {
@@ -186,5 +197,6 @@ export class SlidingWindow {
     this.stamps = stamps;
     this.tokens = tokens;
     this.head = 0;
+    this.tailIndex = this.length - 1;
   }
 }

@@ -45,6 +45,7 @@ export class MemoryStore implements QuotaStore {
   private readonly upstreams = new Map<string, Upstream>();
   private readonly maxKeys: number;
   private evicted = 0;
+  private lastShared: { target?: GuardTarget; upstream?: string; guard?: UpstreamGuard } = {};
 
   constructor(options: MemoryStoreOptions = {}) {
     const maxKeys = options.maxKeys ?? 10_000;
@@ -108,10 +109,21 @@ export class MemoryStore implements QuotaStore {
 
   close(): void {
     this.upstreams.clear();
+    this.lastShared = {};
   }
 
   /** The guard behind a target, made on first use for a new tenant key. */
   guard(target: GuardTarget): UpstreamGuard {
+    // Adapters pass one target object per upstream on every request: skip the lookup for it.
+    const last = this.lastShared;
+    if (
+      target === last.target &&
+      target.upstream === last.upstream &&
+      target.key === undefined &&
+      last.guard
+    ) {
+      return last.guard;
+    }
     const upstream = this.upstreams.get(target.upstream);
     if (upstream === undefined) {
       throw new Error(
@@ -119,7 +131,10 @@ export class MemoryStore implements QuotaStore {
       );
     }
     const key = target.key;
-    if (key === undefined) return upstream.shared;
+    if (key === undefined) {
+      this.lastShared = { target, upstream: target.upstream, guard: upstream.shared };
+      return upstream.shared;
+    }
     let guard = upstream.tenants.get(key);
     if (guard === undefined) {
       guard = new UpstreamGuard({ name: `${target.upstream}:${key}`, ...upstream.options });
