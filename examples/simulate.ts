@@ -22,7 +22,9 @@ const guard = new UpstreamGuard({
 });
 
 guard.on('stateChange', (e) =>
-  console.log(`${stamp()}  [${e.window}] ${e.from} → ${e.to} (${e.reason}, ${e.usageTokens.toLocaleString('en')} tokens)`),
+  console.log(
+    `${stamp()}  [${e.window}] ${e.from} → ${e.to} (${e.reason}, ${e.usageTokens.toLocaleString('en')} tokens)`,
+  ),
 );
 guard.on('probe', (e) => console.log(`${stamp()}  probe granted (${e.windows.join(', ')})`));
 
@@ -48,8 +50,10 @@ for (let i = 0; i < 60; i++) {
   now += MINUTE;
 }
 const blocked = guard.decide();
-console.log(`${stamp()}  next request → ${blocked.route} (${blocked.reason}, window ${blocked.window}),`
-  + ` primary expected back in ${Math.round((blocked.retryInMs ?? 0) / MINUTE)} min`);
+console.log(
+  `${stamp()}  next request → ${blocked.route} (${blocked.reason}, window ${blocked.window}),` +
+    ` primary expected back in ${Math.round((blocked.retryInMs ?? 0) / MINUTE)} min`,
+);
 
 console.log('— 2. The upstream answers 429 to a probe: a cap error holds the guard until a probe succeeds');
 let capped = true;
@@ -71,5 +75,7 @@ for (let i = 0; i < 5; i++) {
 const info = guard.info();
 console.log(`\nrouted: ${routed.primary} primary, ${routed.fallback} fallback; state now ${info.state}`);
 for (const w of info.windows) {
-  console.log(`  ${w.window}: ${w.windowUsageTokens.toLocaleString('en')} / ${w.budgetTokens.toLocaleString('en')} tokens (${w.usagePercent}%)`);
+  console.log(
+    `  ${w.window}: ${w.windowUsageTokens.toLocaleString('en')} / ${w.budgetTokens.toLocaleString('en')} tokens (${w.usagePercent}%)`,
+  );
 }
