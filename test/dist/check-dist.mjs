@@ -31,8 +31,14 @@ try {
     s.define('u', { windows: [{ window: '1h', budget: 5 }] });
     if (s.decide({ upstream: 'u' }).route !== 'primary') throw new Error('store');
     console.log('ok');`;
-  writeFileSync(join(work, 'esm.mjs'), `import { QuotaGuard, MemoryStore, silentLogger } from 'quota-guard';\n${script}`);
-  writeFileSync(join(work, 'cjs.cjs'), `const { QuotaGuard, MemoryStore, silentLogger } = require('quota-guard');\n${script}`);
+  writeFileSync(
+    join(work, 'esm.mjs'),
+    `import { QuotaGuard, MemoryStore, silentLogger } from 'quota-guard';\n${script}`,
+  );
+  writeFileSync(
+    join(work, 'cjs.cjs'),
+    `const { QuotaGuard, MemoryStore, silentLogger } = require('quota-guard');\n${script}`,
+  );
   for (const file of ['esm.mjs', 'cjs.cjs']) {
     const out = run('node', [file]).trim();
     if (out !== 'ok') throw new Error(`${file} printed ${out}`);
@@ -53,7 +59,18 @@ export { i, route };
   writeFileSync(join(work, 'consumer.cts'), consumer);
   const tsc = join(repo, 'node_modules/typescript/bin/tsc');
   for (const file of ['consumer.mts', 'consumer.cts']) {
-    run('node', [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', 'false', file]);
+    run('node', [
+      tsc,
+      '--noEmit',
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--skipLibCheck',
+      'false',
+      file,
+    ]);
     console.log(`dist: ${file} typechecks`);
   }
 } finally {
