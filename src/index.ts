@@ -23,6 +23,7 @@ export type {
   WindowOptions,
 } from './core/options.js';
 export { QuotaGuard, type QuotaGuardInfo } from './core/quota-guard.js';
+export { parseRetryAfter } from './core/retry-after.js';
 export { UpstreamGuard, type UpstreamInfo } from './core/upstream-guard.js';
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from './stores/memory-store.js';
 export type { Awaitable, GuardTarget, QuotaStore } from './stores/store.js';

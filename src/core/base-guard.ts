@@ -73,6 +73,8 @@ export abstract class BaseGuard implements WindowHost {
   private withinDecision: Decision;
   private readonly disabledDecision: Decision;
   private readonly offsetCache = { at: Number.NEGATIVE_INFINITY, offset: 0 };
+  /** When each probe decision was granted, so its slot can be given back. */
+  private readonly probeTimes = new WeakMap<Decision, number>();
 
   protected constructor(settings: ResolvedSettings, windows: readonly ResolvedWindow[]) {
     this.settings = settings;
@@ -209,6 +211,17 @@ export abstract class BaseGuard implements WindowHost {
       return;
     }
     this.settings.logger.info?.(`${this.prefix()}: loaded baseline (${this.usageSummary(now)})`);
+  }
+
+  /**
+   * Returns the probe slot a decision took, when the request it was granted to did not go to
+   * the primary after all (a route budget refused it). No-op for any other decision.
+   */
+  releaseProbe(decision: Decision): void {
+    const at = this.probeTimes.get(decision);
+    if (at === undefined) return;
+    this.probeTimes.delete(decision);
+    for (const w of this.windows) w.releaseProbe(at);
   }
 
   /** Clears all usage and returns to `within_quota` (the reference's reset). */
@@ -370,7 +383,9 @@ export abstract class BaseGuard implements WindowHost {
         ...(this.settings.name === undefined ? {} : { name: this.settings.name }),
       });
     }
-    return this.primaryDecision(capError ? 'probe' : 'probe_over_budget', true);
+    const decision = this.primaryDecision(capError ? 'probe' : 'probe_over_budget', true);
+    this.probeTimes.set(decision, now);
+    return decision;
   }
 
   private fallbackDecision(now: number): Decision {

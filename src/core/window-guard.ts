@@ -44,6 +44,7 @@ export class WindowGuard {
   private state: WindowState = { kind: 'within_quota' };
   private readonly host: WindowHost;
   private retryCache = { version: -1, line: -1, at: 0 };
+  private lastGrant: { at: number; previous: number; epoch: number } | undefined;
 
   constructor(config: ResolvedWindow, host: WindowHost) {
     this.config = config;
@@ -84,7 +85,22 @@ export class WindowGuard {
 
   /** Spends this window's probe slot: called only once every window has agreed. */
   takeProbe(now: number): void {
-    if (this.state.kind === 'quota_exceeded') this.state.lastProbeAt = now;
+    if (this.state.kind !== 'quota_exceeded') return;
+    this.lastGrant = { at: now, previous: this.state.lastProbeAt, epoch: this.state.epoch };
+    this.state.lastProbeAt = now;
+  }
+
+  /**
+   * Gives back the slot of the probe granted at `at`, when a later check (a route budget)
+   * refused the request it was granted to. Only the latest grant of the same period is undone.
+   */
+  releaseProbe(at: number): void {
+    const grant = this.lastGrant;
+    const state = this.state;
+    if (grant === undefined || grant.at !== at || state.kind !== 'quota_exceeded') return;
+    if (state.epoch !== grant.epoch || state.lastProbeAt !== at) return;
+    state.lastProbeAt = grant.previous;
+    this.lastGrant = undefined;
   }
 
   record(at: number, tokens: number, now: number): void {

@@ -85,6 +85,10 @@ export class MemoryStore implements QuotaStore {
     this.guard(target).notifyCapError(retryAfterMs);
   }
 
+  releaseProbe(target: GuardTarget, decision: Decision): void {
+    this.guard(target).releaseProbe(decision);
+  }
+
   loadBaseline(target: GuardTarget, baseline: Baseline, selector?: WindowSelector): void {
     this.guard(target).loadBaseline(baseline, selector);
   }

@@ -34,6 +34,8 @@ export interface QuotaStore {
   record(target: GuardTarget, tokens: number): Awaitable<void>;
   success(target: GuardTarget, decision?: Decision): Awaitable<void>;
   capError(target: GuardTarget, retryAfterMs?: number): Awaitable<void>;
+  /** Gives back the probe slot of a decision whose request did not go to the primary after all. */
+  releaseProbe(target: GuardTarget, decision: Decision): Awaitable<void>;
   loadBaseline(target: GuardTarget, baseline: Baseline, selector?: WindowSelector): Awaitable<void>;
   /** Clears usage and returns to `within_quota`. */
   reset(target: GuardTarget): Awaitable<void>;

@@ -137,3 +137,32 @@ describe('UpstreamGuard', () => {
     expect(() => guard.loadBaseline(1, { window: '1h' })).toThrow('no window 1h (windows: 5h, 7d)');
   });
 });
+
+describe('UpstreamGuard.releaseProbe', () => {
+  it('gives back the slot of a probe whose request did not go to the primary', () => {
+    const { guard, clock } = makeGuard();
+    guard.notifyCapError();
+    clock.advance(30 * M);
+    const probe = guard.decide();
+    expect(probe.probe).toBe(true);
+    expect(guard.decide().route).toBe('fallback');
+    guard.releaseProbe(probe);
+    const again = guard.decide();
+    expect(again).toMatchObject({ route: 'primary', probe: true });
+    // Releasing twice, or releasing a decision that was not a probe, changes nothing.
+    guard.releaseProbe(probe);
+    guard.releaseProbe(guard.decide());
+    expect(guard.decide().route).toBe('fallback');
+  });
+
+  it('does not undo a probe of a later period', () => {
+    const { guard, clock } = makeGuard();
+    guard.notifyCapError();
+    clock.advance(30 * M);
+    const probe = guard.decide();
+    guard.recordSuccess(probe);
+    guard.notifyCapError();
+    guard.releaseProbe(probe);
+    expect(guard.decide().route).toBe('fallback');
+  });
+});
