@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup';
 
 // One entry per public subpath; adapters and stores join this list as they land.
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: { index: 'src/index.ts', express: 'src/adapters/express.ts', koa: 'src/adapters/koa.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

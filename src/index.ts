@@ -26,4 +26,4 @@ export { QuotaGuard, type QuotaGuardInfo } from './core/quota-guard.js';
 export { parseRetryAfter } from './core/retry-after.js';
 export { UpstreamGuard, type UpstreamInfo } from './core/upstream-guard.js';
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from './stores/memory-store.js';
-export type { Awaitable, GuardTarget, QuotaStore } from './stores/store.js';
+export type { Awaitable, GuardTarget, QuotaStore, StoreStats } from './stores/store.js';

@@ -5,7 +5,7 @@ import type { Decision } from '../core/decision.js';
 import { optionError } from '../core/errors.js';
 import type { UpstreamGuardOptions } from '../core/options.js';
 import { UpstreamGuard } from '../core/upstream-guard.js';
-import type { GuardTarget, QuotaStore } from './store.js';
+import type { GuardTarget, QuotaStore, StoreStats } from './store.js';
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
@@ -17,13 +17,7 @@ export interface MemoryStoreOptions {
 }
 
 /** `MemoryStore.stats()`. */
-export interface MemoryStoreStats {
-  upstreams: number;
-  /** Tenant guards held, over all upstreams. */
-  keys: number;
-  /** Tenant guards dropped to stay within `maxKeys`. */
-  evictedKeys: number;
-}
+export type MemoryStoreStats = StoreStats;
 
 interface Upstream {
   readonly options: UpstreamGuardOptions;

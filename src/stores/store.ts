@@ -44,4 +44,15 @@ export interface QuotaStore {
   info(target: GuardTarget): Awaitable<UpstreamInfo>;
   /** Releases connections and timers. */
   close(): Awaitable<void>;
+  /** Optional: how many tenant guards the store holds and has dropped (shown in status). */
+  stats?(): Awaitable<StoreStats>;
+}
+
+/** What a store says about its own size. */
+export interface StoreStats {
+  upstreams: number;
+  /** Tenant guards held, over all upstreams. */
+  keys: number;
+  /** Tenant guards dropped to stay within the store's bound. */
+  evictedKeys: number;
 }

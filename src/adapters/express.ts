@@ -1,0 +1,165 @@
+/**
+ * quota-guard for Express: `app.use(quotaGuard(options))` sets `req.quotaRoute` and reports each
+ * response back to the guard.
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { isPromiseLike } from './shared/awaitable.js';
+import type { MiddlewareInfo, QuotaEngine as Engine } from './shared/engine.js';
+import { QuotaEngine } from './shared/engine.js';
+import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
+import { resolveMiddlewareOptions } from './shared/options.js';
+import type { QuotaRoute, RequestQuota } from './shared/quota-route.js';
+import type { Rejection } from './shared/reject.js';
+
+declare global {
+  // Express's own way to extend its Request: `req.quotaRoute` is typed once this subpath is imported.
+  namespace Express {
+    interface Request {
+      /** The decision of the quota guard that ran last on this request. */
+      quotaRoute?: QuotaRoute;
+      /** Every quota guard's decision on this request, by upstream name. */
+      quotaRoutes?: Record<string, QuotaRoute>;
+    }
+  }
+}
+
+/** Options of the Express middleware. */
+export interface ExpressQuotaGuardOptions extends MiddlewareOptions {
+  /** A tenant key per request, for a budget per tenant. Undefined: the upstream's shared budget. */
+  key?: (req: Request) => string | undefined | null | Promise<string | undefined | null>;
+  /** Tokens the primary charged for this response, read once it is over (e.g. from `res.locals`). */
+  usage?: (res: Response, req: Request) => number | undefined | null | Promise<number | undefined | null>;
+  /** Answers a rejected request in reject mode instead of the default JSON 429. */
+  handler?: (req: Request, res: Response, route: QuotaRoute, rejection: Rejection) => void | Promise<void>;
+}
+
+/** The middleware, with the guard's other handles on it. */
+export interface ExpressQuotaGuard extends RequestHandler {
+  readonly upstream: string;
+  /** Resolves once startup baselines are loaded (or given up on after `baselineTimeout`). */
+  readonly ready: Promise<void>;
+  /** A budget only this route is charged to and consults, on top of the upstream's windows. */
+  budget(options: RouteBudgetOptions): RequestHandler;
+  /** A handler answering the guard's state as JSON (`?key=` for a tenant). */
+  statusHandler(): RequestHandler;
+  info(key?: string): Promise<MiddlewareInfo>;
+  /** This guard's decision on a request (when several guards run on one app). */
+  routeOf(req: Request): QuotaRoute | undefined;
+  /** Resolves when every decided request's response has been reported. */
+  settled(): Promise<void>;
+}
+
+interface Ctx {
+  req: Request;
+  res: Response;
+}
+
+/**
+ * @example
+ * const anthropic = quotaGuard({ upstream: 'anthropic', windows: [{ window: '5h', budget: 2e6 }], usage: (res) => res.locals.tokens });
+ * app.use(anthropic);
+ * app.post('/v1/messages', (req, res) => forward(req.quotaRoute?.route === 'fallback' ? FALLBACK : PRIMARY, req, res));
+ */
+export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard {
+  const { key, usage, handler } = options;
+  const engine: Engine<Ctx> = new QuotaEngine(
+    resolveMiddlewareOptions<Ctx>(options, {
+      key: key && ((ctx) => key(ctx.req)),
+      usage: usage && ((ctx) => usage(ctx.res, ctx.req)),
+    }),
+  );
+  const { upstream } = engine;
+  const rejects = engine.options.onExceeded === 'reject';
+
+  const ownRoute = (req: Request) => req.quotaRoutes?.[upstream] as RequestQuota | undefined;
+
+  function attach(req: Request, res: Response, route: RequestQuota): void {
+    req.quotaRoute = route;
+    req.quotaRoutes ??= {};
+    req.quotaRoutes[upstream] = route;
+    res.once('close', () => void engine.finish(route, { req, res }, res));
+  }
+
+  function reject(req: Request, res: Response, next: NextFunction, route: RequestQuota): void {
+    engine
+      .rejection(route)
+      .then(async (answer) => {
+        if (handler) {
+          try {
+            return await handler(req, res, route, answer);
+          } catch (error) {
+            engine.handlerFailed(error);
+            if (res.headersSent) return;
+          }
+        }
+        res.status(answer.status).set(answer.headers).json(answer.body);
+      })
+      .catch(next);
+  }
+
+  function proceed(req: Request, res: Response, next: NextFunction, route: RequestQuota): void {
+    if (route.route === 'fallback' && rejects) reject(req, res, next, route);
+    else next();
+  }
+
+  const middleware = function quotaGuardMiddleware(req: Request, res: Response, next: NextFunction): void {
+    const started = engine.begin({ req, res });
+    if (!isPromiseLike(started)) {
+      attach(req, res, started);
+      return proceed(req, res, next, started);
+    }
+    started.then((route) => {
+      attach(req, res, route);
+      proceed(req, res, next, route);
+    }, next);
+  };
+
+  function budget(budgetOptions: RouteBudgetOptions): RequestHandler {
+    const routeBudget = engine.defineBudget(budgetOptions);
+    return function quotaBudgetMiddleware(req: Request, res: Response, next: NextFunction): void {
+      const withBudget = (route: RequestQuota) => {
+        const applied = engine.applyBudget(route, routeBudget);
+        if (!isPromiseLike(applied)) return proceed(req, res, next, route);
+        applied.then(() => proceed(req, res, next, route), next);
+      };
+      const existing = ownRoute(req);
+      if (existing) return withBudget(existing);
+      // The guard was not mounted with app.use: decide here.
+      const started = engine.begin({ req, res });
+      if (!isPromiseLike(started)) {
+        attach(req, res, started);
+        return withBudget(started);
+      }
+      started.then((route) => {
+        attach(req, res, route);
+        withBudget(route);
+      }, next);
+    };
+  }
+
+  function statusHandler(): RequestHandler {
+    return function quotaStatusHandler(req: Request, res: Response, next: NextFunction): void {
+      const tenant = typeof req.query.key === 'string' ? req.query.key : undefined;
+      engine.info(tenant).then((info) => {
+        res.json(info);
+      }, next);
+    };
+  }
+
+  return Object.assign(middleware, {
+    upstream,
+    ready: engine.ready,
+    budget,
+    statusHandler,
+    info: (tenant?: string) => engine.info(tenant),
+    routeOf: (req: Request) => req.quotaRoutes?.[upstream],
+    settled: () => engine.settled(),
+  });
+}
+
+export type { MiddlewareInfo } from './shared/engine.js';
+export type { BaselineLoader, BaselineRequest, RouteBudgetOptions } from './shared/options.js';
+export type { CapErrorClassifier, CapErrorInput, UpstreamOutcome } from './shared/outcome.js';
+export type { ProblemCounts } from './shared/problems.js';
+export type { QuotaRoute, RouteReason } from './shared/quota-route.js';
+export type { Rejection, RejectionBody } from './shared/reject.js';

@@ -1,0 +1,398 @@
+import { LRUCache } from 'lru-cache';
+import type { WindowInfo } from '../../core/base-guard.js';
+import { isUsableTokens } from '../../core/baseline.js';
+import type { Clock } from '../../core/clock.js';
+import type { Decision } from '../../core/decision.js';
+import { type ResolvedWindow, resolveUpstreamOptions } from '../../core/options.js';
+import { parseRetryAfter } from '../../core/retry-after.js';
+import type { UpstreamInfo } from '../../core/upstream-guard.js';
+import type { Awaitable, GuardTarget, QuotaStore, StoreStats } from '../../stores/store.js';
+import { chain, isPromiseLike, withTimeout } from './awaitable.js';
+import { defineRouteBudget, type RouteBudget } from './budgets.js';
+import { headerValue } from './headers.js';
+import type { ResolvedMiddlewareOptions, RouteBudgetOptions } from './options.js';
+import { isSuccessStatus, type UpstreamOutcome } from './outcome.js';
+import { type ProblemCounts, ProblemLog } from './problems.js';
+import { type RequestQuota as RequestQuotaType, RequestQuota, type RouteCallbacks, type RouteFields } from './quota-route.js';
+import { rejection, type Rejection } from './reject.js';
+import { boundKey } from './tenant-key.js';
+
+/** `guard.info()` and the status handler's JSON. */
+export interface MiddlewareInfo {
+  upstream: string;
+  /** True once startup baselines are loaded (or given up on). */
+  ready: boolean;
+  /** The upstream's windows (the tenant's, when asked with a key). */
+  guard: UpstreamInfo;
+  /** Route budgets, each with its window. */
+  budgets: Array<{ name: string; window: WindowInfo }>;
+  /** Problems survived, by kind. */
+  problems: ProblemCounts;
+  /** Requests decided whose response has not finished yet. */
+  inFlight: number;
+  /** The store's own size, where it tells it (tenant guards kept and evicted). */
+  store?: StoreStats;
+}
+
+/** The response as the hook sees it once it is over. */
+export interface FinishedResponse {
+  /** False when the client went away before any header was sent: the status means nothing then. */
+  readonly headersSent: boolean;
+  readonly statusCode: number;
+  getHeaders(): Record<string, string | number | string[] | undefined>;
+}
+
+/**
+ * Everything an adapter does that is not about its framework: deciding for a request, route
+ * budgets, tenant keys, baselines, turning a finished response into usage, success and cap
+ * errors, and the 429 of reject mode. Adapters only map their request and response onto it.
+ */
+export class QuotaEngine<Ctx> {
+  readonly upstream: string;
+  /** Resolves once startup baselines are loaded, failed or timed out. Never rejects. */
+  readonly ready: Promise<void>;
+  readonly options: ResolvedMiddlewareOptions<Ctx>;
+  private isReady = false;
+  private readonly problems: ProblemLog;
+  private readonly store: QuotaStore;
+  private readonly shared: GuardTarget;
+  private readonly windows: readonly ResolvedWindow[];
+  private readonly budgets = new Map<string, RouteBudget>();
+  private readonly tenantBaselines: LRUCache<string, true | Promise<void>> | undefined;
+  private readonly wallClock: Clock;
+  private readonly callbacks: RouteCallbacks;
+  private readonly storeDown: RouteFields;
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(options: ResolvedMiddlewareOptions<Ctx>) {
+    this.options = options;
+    this.upstream = options.upstream;
+    this.store = options.store;
+    this.shared = { upstream: options.upstream };
+    this.windows = resolveUpstreamOptions(options.guard).windows;
+    this.problems = new ProblemLog(options.logger, `quota-guard [${options.upstream}]`);
+    this.wallClock = options.guard.wallClock ?? options.guard.clock ?? Date;
+    this.storeDown = {
+      route: options.onStoreError,
+      probe: false,
+      reason: 'store_unavailable',
+      state: 'within_quota',
+    };
+    this.callbacks = {
+      apply: (route, outcome) => this.apply(route, outcome),
+      capError: (route, retryAfterMs) => this.reportCapError(route, retryAfterMs),
+    };
+    this.tenantBaselines = options.loadBaseline ? new LRUCache({ max: options.maxKeys }) : undefined;
+    // A synchronous store throws here, at construction, for a clash or bad options.
+    const defined = this.store.define(options.upstream, options.guard);
+    this.ready = this.prepare(defined);
+  }
+
+  /** Decides for one request. Plain value when the store answers synchronously. */
+  begin(ctx: Ctx): Awaitable<RequestQuotaType> {
+    this.inFlight++;
+    if (!this.isReady) return this.ready.then(() => this.decideFor(ctx));
+    return this.decideFor(ctx);
+  }
+
+  /** Adds a route budget; see `guard.budget()`. */
+  defineBudget(options: RouteBudgetOptions): RouteBudget {
+    const budget = defineRouteBudget(options, this.budgets.size + 1, this.options.guard, this.upstream, this.budgets);
+    const defined = this.store.define(budget.storeName, budget.guard);
+    if (isPromiseLike(defined)) defined.catch((error: unknown) => this.storeFailed(error));
+    this.budgets.set(budget.name, budget);
+    return budget;
+  }
+
+  /** Lets the route budget overrule a primary decision; a probe the upstream granted is given back then. */
+  applyBudget(route: RequestQuotaType, budget: RouteBudget): Awaitable<void> {
+    // A fallback decision is not asked again: the budget's probe slot stays unspent.
+    if (route.route !== 'primary' || route.decision === undefined) return;
+    const target: GuardTarget = route.key === undefined ? budget.shared : { upstream: budget.storeName, key: route.key };
+    let decided: Awaitable<Decision>;
+    try {
+      decided = this.store.decide(target);
+    } catch (error) {
+      this.storeFailed(error);
+      return;
+    }
+    return chain(decided, (decision): Awaitable<void> => {
+      if (decision.route === 'primary') {
+        route.budgets.push({ target, decision });
+        if (decision.probe) {
+          route.probe = true;
+          route.reason = decision.reason;
+          route.budget = budget.name;
+        }
+        return;
+      }
+      const giveBack: Array<Awaitable<void>> = [];
+      if (route.probe && route.decision) giveBack.push(this.call(() => this.store.releaseProbe(route.target, route.decision!)));
+      for (const b of route.budgets) {
+        if (b.decision.probe) giveBack.push(this.call(() => this.store.releaseProbe(b.target, b.decision)));
+      }
+      route.budgets.length = 0;
+      route.refuse(budget.name, decision);
+      if (giveBack.some(isPromiseLike)) return Promise.all(giveBack).then(() => undefined);
+    });
+  }
+
+  /** Reports the response to the guard once it is over (finished, or the client went away). */
+  async finish(route: RequestQuotaType, ctx: Ctx, response: FinishedResponse): Promise<void> {
+    try {
+      if (route.reported || route.route !== 'primary') return;
+      const outcome: UpstreamOutcome = { headers: response.getHeaders() };
+      const tokens = await this.usageOf(ctx);
+      if (tokens !== undefined) outcome.tokens = tokens;
+      if (response.headersSent) outcome.status = response.statusCode;
+      await this.apply(route, outcome);
+    } finally {
+      this.requestDone();
+    }
+  }
+
+  /** What a 429 of reject mode carries. */
+  rejection(route: RequestQuotaType): Promise<Rejection> {
+    return rejection(route, {
+      standardHeaders: this.options.standardHeaders,
+      probeIntervalMs: this.options.probeIntervalMs,
+      wallNow: this.wallClock.now(),
+      info: () => this.infoParts(route.key, route.budget),
+    });
+  }
+
+  /** Counts a failed reject handler. */
+  handlerFailed(error: unknown): void {
+    this.problems.report('handler', 'the reject handler threw; answered with the default 429', error);
+  }
+
+  async info(key?: string): Promise<MiddlewareInfo> {
+    const { guard, budgets } = await this.infoParts(key === undefined ? undefined : boundKey(key, this.options.maxKeyLength));
+    const info: MiddlewareInfo = {
+      upstream: this.upstream,
+      ready: this.isReady,
+      guard,
+      budgets,
+      problems: { ...this.problems.counts },
+      inFlight: this.inFlight,
+    };
+    if (this.store.stats) info.store = await this.store.stats();
+    return info;
+  }
+
+  /** Resolves when no decided request is waiting for its response to finish. */
+  settled(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  // --- internals ---
+
+  private async prepare(defined: Awaitable<void>): Promise<void> {
+    try {
+      if (isPromiseLike(defined)) await defined.catch((error: unknown) => this.storeFailed(error));
+      await this.loadBaselines(undefined);
+    } finally {
+      this.isReady = true;
+    }
+  }
+
+  private decideFor(ctx: Ctx): Awaitable<RequestQuotaType> {
+    return chain(this.keyOf(ctx), (key) => {
+      const target: GuardTarget = key === undefined ? this.shared : { upstream: this.upstream, key };
+      const loading = key === undefined ? undefined : this.tenantBaseline(key);
+      return loading ? loading.then(() => this.decideTarget(target)) : this.decideTarget(target);
+    });
+  }
+
+  private decideTarget(target: GuardTarget): Awaitable<RequestQuotaType> {
+    let decided: Awaitable<Decision>;
+    try {
+      decided = this.store.decide(target);
+    } catch (error) {
+      this.storeFailed(error);
+      return this.routeFor(target, undefined);
+    }
+    if (!isPromiseLike(decided)) return this.routeFor(target, decided);
+    return decided.then(
+      (decision) => this.routeFor(target, decision),
+      (error: unknown) => {
+        this.storeFailed(error);
+        return this.routeFor(target, undefined);
+      },
+    );
+  }
+
+  private routeFor(target: GuardTarget, decision: Decision | undefined): RequestQuotaType {
+    return new RequestQuota(this.upstream, target, decision, this.storeDown, this.callbacks);
+  }
+
+  private keyOf(ctx: Ctx): Awaitable<string | undefined> {
+    const keyFn = this.options.key;
+    if (keyFn === undefined) return undefined;
+    let raw: unknown;
+    try {
+      raw = keyFn(ctx);
+    } catch (error) {
+      this.problems.report('key', 'the key function threw; the request was charged to the shared budget', error);
+      return undefined;
+    }
+    if (!isPromiseLike(raw)) return this.checkKey(raw);
+    return (raw as Promise<unknown>).then(
+      (value) => this.checkKey(value),
+      (error: unknown) => {
+        this.problems.report('key', 'the key function rejected; the request was charged to the shared budget', error);
+        return undefined;
+      },
+    );
+  }
+
+  private checkKey(value: unknown): string | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'string' || value === '') {
+      this.problems.report('key', `the key function returned ${typeof value === 'string' ? 'an empty string' : typeof value}, not a tenant key; the request was charged to the shared budget`);
+      return undefined;
+    }
+    return boundKey(value, this.options.maxKeyLength);
+  }
+
+  /** A tenant's baselines, loaded on first sight; undefined once loaded (no promise to wait for). */
+  private tenantBaseline(key: string): Promise<void> | undefined {
+    const cache = this.tenantBaselines;
+    if (cache === undefined) return undefined;
+    const known = cache.get(key);
+    if (known === true) return undefined;
+    if (known !== undefined) return known;
+    const loading = this.loadBaselines(key).finally(() => cache.set(key, true));
+    cache.set(key, loading);
+    return loading;
+  }
+
+  private async loadBaselines(key: string | undefined): Promise<void> {
+    const loader = this.options.loadBaseline;
+    if (loader === undefined) return;
+    const target: GuardTarget = key === undefined ? this.shared : { upstream: this.upstream, key };
+    const timedOut = Symbol('timed out');
+    await Promise.all(
+      this.windows.map(async (w) => {
+        const where = `${w.label}${key === undefined ? '' : ` of tenant '${key}'`}`;
+        try {
+          const request = { upstream: this.upstream, window: w.label, windowMs: w.windowMs, key };
+          const result = await withTimeout(Promise.resolve().then(() => loader(request)), this.options.baselineTimeoutMs, timedOut);
+          if (result === timedOut) {
+            this.problems.report('baseline', `the baseline of ${where} timed out after ${this.options.baselineTimeoutMs} ms; serving without it`);
+            return;
+          }
+          if (result === undefined) return;
+          const before = (await this.store.info(target)).ignored.baseline;
+          await this.store.loadBaseline(target, result, { window: w.label });
+          if ((await this.store.info(target)).ignored.baseline > before) {
+            this.problems.report('baseline', `the baseline of ${where} held unusable values (ignored)`);
+          }
+        } catch (error) {
+          this.problems.report('baseline', `the baseline of ${where} failed; serving without it`, error);
+        }
+      }),
+    );
+  }
+
+  private async usageOf(ctx: Ctx): Promise<number | undefined> {
+    const usage = this.options.usage;
+    if (usage === undefined) return undefined;
+    let value: unknown;
+    try {
+      value = await usage(ctx);
+    } catch (error) {
+      this.problems.report('usage', 'the usage function threw; no usage recorded for this response', error);
+      return undefined;
+    }
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'number' || !isUsableTokens(value)) {
+      this.problems.report('usage', `the usage function returned ${JSON.stringify(value) ?? typeof value}, not a token count; ignored`);
+      return undefined;
+    }
+    return value;
+  }
+
+  private async apply(route: RequestQuotaType, outcome: UpstreamOutcome): Promise<void> {
+    const { tokens, status, headers, body } = outcome;
+    if (tokens !== undefined) {
+      if (typeof tokens !== 'number' || !isUsableTokens(tokens)) {
+        this.problems.report('usage', `report() got tokens ${JSON.stringify(tokens) ?? typeof tokens}; ignored`);
+      } else if (tokens > 0) {
+        await Promise.all([
+          this.call(() => this.store.record(route.target, tokens)),
+          ...route.budgets.map((b) => this.call(() => this.store.record(b.target, tokens))),
+        ]);
+      }
+    }
+    if (status === undefined) return;
+    let capped = false;
+    try {
+      capped = this.options.isCapError({ status, headers, body });
+    } catch (error) {
+      this.problems.report('classifier', 'isCapError threw; the response was not taken for a cap error', error);
+    }
+    if (capped) {
+      await this.reportCapError(route, this.retryAfterOf(headers));
+      return;
+    }
+    // Without its decision a success would end any exceeded period (the reference's rule):
+    // when the store failed to decide, a success proves nothing about the current period.
+    if (!isSuccessStatus(status) || route.decision === undefined) return;
+    const decision = route.decision;
+    await Promise.all([
+      this.call(() => this.store.success(route.target, decision)),
+      ...route.budgets.map((b) => this.call(() => this.store.success(b.target, b.decision))),
+    ]);
+  }
+
+  private reportCapError(route: RequestQuotaType, retryAfterMs: number | undefined): Promise<void> {
+    const clamped = retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, this.options.maxRetryAfterMs);
+    return this.call(() => this.store.capError(route.target, clamped));
+  }
+
+  private retryAfterOf(headers: UpstreamOutcome['headers']): number | undefined {
+    const value = headerValue(headers, 'retry-after');
+    if (value === undefined) return undefined;
+    const ms = parseRetryAfter(value, this.wallClock.now());
+    if (ms === undefined) {
+      this.problems.report('retryAfter', `could not read Retry-After ${JSON.stringify(value)}; using the probe interval`);
+    }
+    return ms;
+  }
+
+  private async infoParts(key: string | undefined, onlyBudget?: string) {
+    const target: GuardTarget = key === undefined ? this.shared : { upstream: this.upstream, key };
+    const guard = await this.store.info(target);
+    const budgets: MiddlewareInfo['budgets'] = [];
+    for (const budget of this.budgets.values()) {
+      if (onlyBudget !== undefined && budget.name !== onlyBudget) continue;
+      const info = await this.store.info(key === undefined ? budget.shared : { upstream: budget.storeName, key });
+      budgets.push({ name: budget.name, window: info.windows[0]! });
+    }
+    return { guard, budgets };
+  }
+
+  /** Runs a store call; a throw or rejection is counted, never passed on to the request. */
+  private async call(fn: () => Awaitable<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      this.storeFailed(error);
+    }
+  }
+
+  private storeFailed(error: unknown): void {
+    this.problems.report('store', 'the store failed; requests are served meanwhile', error);
+  }
+
+  private requestDone(): void {
+    this.inFlight--;
+    if (this.inFlight > 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}

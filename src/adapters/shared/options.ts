@@ -1,0 +1,199 @@
+import type { Baseline } from '../../core/baseline.js';
+import type { Duration } from '../../core/duration.js';
+import { parseDuration } from '../../core/duration.js';
+import { optionError } from '../../core/errors.js';
+import { consoleLogger, type Logger } from '../../core/logger.js';
+import {
+  checkKnownKeys,
+  type GuardSettings,
+  resolveUpstreamOptions,
+  type UpstreamGuardOptions,
+  type WindowOptions,
+} from '../../core/options.js';
+import { MemoryStore } from '../../stores/memory-store.js';
+import type { QuotaStore } from '../../stores/store.js';
+import { type CapErrorClassifier, defaultIsCapError } from './outcome.js';
+
+/** What a baseline loader is asked for: one window of one upstream (and tenant). */
+export interface BaselineRequest {
+  upstream: string;
+  /** The window's label, e.g. `5h`. */
+  window: string;
+  windowMs: number;
+  /** The tenant key, or undefined for the upstream's shared budget. */
+  key: string | undefined;
+}
+
+/**
+ * Reads usage spent before this process started, e.g. from the app's own request log.
+ * Return a token count (placed at the window's middle), timed entries, or undefined for none.
+ */
+export type BaselineLoader = (request: BaselineRequest) => Promise<Baseline | undefined> | Baseline | undefined;
+
+/** Options every adapter takes; each adapter adds `key`, `usage` and `handler` in its own types. */
+export interface MiddlewareOptions extends Omit<GuardSettings, 'name'> {
+  /** The upstream's name: tells guards apart, and shows in decisions, logs and status. Required. */
+  upstream: string;
+  /** The upstream's windows, e.g. `[{ window: '5h', budget: 2e6 }, { window: '7d', budget: 2e7 }]`. Required. */
+  windows: readonly WindowOptions[];
+  /** Where guard state lives. Default: a new `MemoryStore` of this guard's own. */
+  store?: QuotaStore;
+  /** Tenants kept in memory (least recently used dropped beyond it). Default `10_000`. Ignored with `store`. */
+  maxKeys?: number;
+  /** Tenant keys longer than this are replaced by their SHA-256. Default `256`. */
+  maxKeyLength?: number;
+  /** Loads each window's usage at startup (and each tenant's on first sight). */
+  loadBaseline?: BaselineLoader;
+  /** How long requests wait for baselines before the guard serves without them. Default `'5s'`. */
+  baselineTimeout?: Duration;
+  /** Tells a cap error from other failures. Default: status 429. */
+  isCapError?: CapErrorClassifier;
+  /** Longest `Retry-After` believed; longer ones are clamped. Default `'7d'`. */
+  maxRetryAfter?: Duration;
+  /** `'continue'`: route to the fallback and let the app serve it. `'reject'`: answer 429. Default `'continue'`. */
+  onExceeded?: 'continue' | 'reject';
+  /** Add `RateLimit-Policy` and `RateLimit` (IETF draft 8, quota unit tokens) to 429 answers. Default `false`. */
+  standardHeaders?: boolean;
+  /** Where requests go while the store fails. Default `'primary'` (the upstream's own 429 still trips the guard once the store is back). */
+  onStoreError?: 'primary' | 'fallback';
+}
+
+/** The adapter-specific callbacks, in framework-neutral form (the adapter wraps the user's). */
+export interface ContextCallbacks<Ctx> {
+  key: ((ctx: Ctx) => unknown) | undefined;
+  usage: ((ctx: Ctx) => unknown) | undefined;
+}
+
+export interface ResolvedMiddlewareOptions<Ctx> extends ContextCallbacks<Ctx> {
+  upstream: string;
+  guard: UpstreamGuardOptions;
+  store: QuotaStore;
+  logger: Logger;
+  maxKeys: number;
+  maxKeyLength: number;
+  loadBaseline: BaselineLoader | undefined;
+  baselineTimeoutMs: number;
+  isCapError: CapErrorClassifier;
+  maxRetryAfterMs: number;
+  onExceeded: 'continue' | 'reject';
+  standardHeaders: boolean;
+  onStoreError: 'primary' | 'fallback';
+  probeIntervalMs: number;
+}
+
+const MIDDLEWARE_KEYS: { [K in keyof Required<MiddlewareOptions>]: true } = {
+  upstream: true,
+  windows: true,
+  store: true,
+  maxKeys: true,
+  maxKeyLength: true,
+  loadBaseline: true,
+  baselineTimeout: true,
+  isCapError: true,
+  maxRetryAfter: true,
+  onExceeded: true,
+  standardHeaders: true,
+  onStoreError: true,
+  thresholdPercent: true,
+  probeInterval: true,
+  resolution: true,
+  enabled: true,
+  clock: true,
+  wallClock: true,
+  logger: true,
+  onStateChange: true,
+  onProbe: true,
+};
+
+/** Keys an adapter adds on top of the shared ones. */
+export const ADAPTER_KEYS = { key: true, usage: true, handler: true } as const;
+
+function positiveInteger(value: unknown, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw optionError(option, 'a positive integer', value);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(value: unknown, option: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) throw optionError(option, allowed.map((a) => `'${a}'`).join(' or '), value);
+  return value as T;
+}
+
+function optionalFunction<F>(value: unknown, option: string): F | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw optionError(option, 'a function', value);
+  return value as F;
+}
+
+/** Validates everything once, at construction; errors name the option and the value. */
+export function resolveMiddlewareOptions<Ctx>(
+  options: MiddlewareOptions & { key?: unknown; usage?: unknown; handler?: unknown },
+  callbacks: ContextCallbacks<Ctx>,
+): ResolvedMiddlewareOptions<Ctx> {
+  if (typeof options !== 'object' || options === null) throw optionError('options', 'an object', options);
+  checkKnownKeys(options, { ...MIDDLEWARE_KEYS, ...ADAPTER_KEYS }, '');
+  const { upstream } = options;
+  if (typeof upstream !== 'string' || upstream === '' || upstream.includes('#')) {
+    throw optionError('upstream', "a non-empty name without '#'", upstream);
+  }
+  optionalFunction(options.key, 'key');
+  optionalFunction(options.usage, 'usage');
+  optionalFunction(options.handler, 'handler');
+  const {
+    store,
+    maxKeys,
+    maxKeyLength,
+    loadBaseline,
+    baselineTimeout,
+    isCapError,
+    maxRetryAfter,
+    onExceeded,
+    standardHeaders,
+    onStoreError,
+    key: _key,
+    usage: _usage,
+    handler: _handler,
+    ...guardSettings
+  } = options;
+  const guard: UpstreamGuardOptions = { ...guardSettings, name: upstream };
+  // Validates windows and settings now, whatever the store does with them later.
+  const { windows } = resolveUpstreamOptions(guard);
+  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.decide !== 'function')) {
+    throw optionError('store', 'a QuotaStore (e.g. new MemoryStore())', store);
+  }
+  if (standardHeaders !== undefined && typeof standardHeaders !== 'boolean') {
+    throw optionError('standardHeaders', 'a boolean', standardHeaders);
+  }
+  const resolvedMaxKeys = positiveInteger(maxKeys, 'maxKeys', 10_000);
+  return {
+    ...callbacks,
+    upstream,
+    guard,
+    store: store ?? new MemoryStore({ maxKeys: resolvedMaxKeys }),
+    logger: guardSettings.logger ?? consoleLogger,
+    maxKeys: resolvedMaxKeys,
+    maxKeyLength: positiveInteger(maxKeyLength, 'maxKeyLength', 256),
+    loadBaseline: optionalFunction<BaselineLoader>(loadBaseline, 'loadBaseline'),
+    baselineTimeoutMs: baselineTimeout === undefined ? 5_000 : parseDuration(baselineTimeout, 'baselineTimeout'),
+    isCapError: optionalFunction<CapErrorClassifier>(isCapError, 'isCapError') ?? defaultIsCapError,
+    maxRetryAfterMs: maxRetryAfter === undefined ? 7 * 86_400_000 : parseDuration(maxRetryAfter, 'maxRetryAfter'),
+    onExceeded: oneOf(onExceeded, 'onExceeded', ['continue', 'reject'], 'continue'),
+    standardHeaders: standardHeaders ?? false,
+    onStoreError: oneOf(onStoreError, 'onStoreError', ['primary', 'fallback'], 'primary'),
+    probeIntervalMs: Math.min(...windows.map((w) => w.probeIntervalMs)),
+  };
+}
+
+/** Options of `guard.budget(...)`: a window only one route is charged to and consults. */
+export interface RouteBudgetOptions {
+  window: Duration;
+  budget: number;
+  /** Shown in decisions (`budget`), status and logs. Default: `route-1`, `route-2`, ... */
+  name?: string;
+  thresholdPercent?: number;
+  probeInterval?: Duration;
+  resolution?: Duration;
+}

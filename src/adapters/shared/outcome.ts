@@ -1,0 +1,35 @@
+import type { HeadersLike } from './headers.js';
+
+/**
+ * What the primary answered, as the app reports it (`req.quotaRoute.report(...)`) or as the
+ * response hook sees it.
+ */
+export interface UpstreamOutcome {
+  /** Tokens the primary charged for this request. */
+  tokens?: number;
+  /** The primary's HTTP status. */
+  status?: number;
+  /** The primary's response headers (for `Retry-After`). */
+  headers?: HeadersLike;
+  /** The primary's parsed body, for classifiers that read error messages. */
+  body?: unknown;
+}
+
+/** What a cap-error classifier is shown. */
+export interface CapErrorInput {
+  status: number;
+  headers: HeadersLike | undefined;
+  body: unknown;
+}
+
+/**
+ * Decides whether a response says the upstream's cap is reached (and the guard should hold
+ * the primary back until a probe succeeds). Default: status 429.
+ */
+export type CapErrorClassifier = (response: CapErrorInput) => boolean;
+
+export const defaultIsCapError: CapErrorClassifier = (response) => response.status === 429;
+
+export function isSuccessStatus(status: number): boolean {
+  return status >= 200 && status < 300;
+}

@@ -1,0 +1,47 @@
+import type { Logger } from '../../core/logger.js';
+
+/** Kinds of trouble an adapter survives: the request is served, the problem counted. */
+export interface ProblemCounts {
+  /** The `usage` function threw or returned something that is not a token count. */
+  usage: number;
+  /** The `key` function threw or returned something that is not a string. */
+  key: number;
+  /** A cap error's `Retry-After` could not be read. */
+  retryAfter: number;
+  /** A baseline loader threw, timed out or returned something unusable. */
+  baseline: number;
+  /** The store threw or rejected. */
+  store: number;
+  /** The `isCapError` classifier threw. */
+  classifier: number;
+  /** A reject `handler` threw. */
+  handler: number;
+}
+
+/** Counts problems and logs the first of each kind, so a broken callback cannot flood the log. */
+export class ProblemLog {
+  readonly counts: ProblemCounts = {
+    usage: 0,
+    key: 0,
+    retryAfter: 0,
+    baseline: 0,
+    store: 0,
+    classifier: 0,
+    handler: 0,
+  };
+  private readonly logged = new Set<keyof ProblemCounts>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly prefix: string,
+  ) {}
+
+  report(kind: keyof ProblemCounts, message: string, error?: unknown): void {
+    this.counts[kind]++;
+    if (this.logged.has(kind)) return;
+    this.logged.add(kind);
+    const line = `${this.prefix}: ${message} (logged once; further ones are counted in info().problems.${kind})`;
+    if (error === undefined) this.logger.warn(line);
+    else this.logger.warn(line, error);
+  }
+}

@@ -1,0 +1,149 @@
+import type { Decision, DecisionReason, QuotaState } from '../../core/decision.js';
+import type { GuardTarget } from '../../stores/store.js';
+import type { UpstreamOutcome } from './outcome.js';
+
+/**
+ * Why a request was routed where it was: the core's reasons, plus
+ * - `route_budget_exhausted`: the route's own budget (`guard.budget(...)`) refused it;
+ * - `store_unavailable`: the store failed, and `onStoreError` chose the route.
+ */
+export type RouteReason = DecisionReason | 'route_budget_exhausted' | 'store_unavailable';
+
+/**
+ * The decision a request carries: `req.quotaRoute` (Express), `ctx.state.quotaRoute` (Koa).
+ *
+ * @example
+ * const route = req.quotaRoute;
+ * const url = route?.route === 'fallback' ? FALLBACK_URL : PRIMARY_URL;
+ */
+export interface QuotaRoute {
+  /** The guard's upstream name. */
+  readonly upstream: string;
+  readonly route: 'primary' | 'fallback';
+  /** True for the one request per probe interval let through while exceeded. */
+  readonly probe: boolean;
+  readonly reason: RouteReason;
+  /** The upstream's state after this decision. */
+  readonly state: QuotaState;
+  /** Fallback decisions: the window (or route budget window) holding the primary back, e.g. `5h`. */
+  readonly window?: string;
+  /** Set when a route budget refused the request: its name. */
+  readonly budget?: string;
+  /** Fallback decisions: epoch ms at which the primary is expected back. */
+  readonly retryAt?: number;
+  /** Fallback decisions: milliseconds until `retryAt`. */
+  readonly retryInMs?: number;
+  /** The tenant key the request was charged to, if any. */
+  readonly key?: string;
+  /**
+   * Reports what the primary answered, for apps that call it themselves (the proxy case: the
+   * primary answered 429 and the app retried on the fallback). Once the app reports, the
+   * response hook records nothing for this request, so nothing is counted twice.
+   */
+  report(outcome: UpstreamOutcome): Promise<void>;
+  /** Charges tokens the primary used (a finer `report`). */
+  recordUsage(tokens: number): Promise<void>;
+  /** Says the primary answered with a cap error; `retryAfterMs` is its raw delay. */
+  capError(retryAfterMs?: number): Promise<void>;
+  /** Says the primary answered with a success. */
+  success(): Promise<void>;
+}
+
+/** A route budget's own decision for one request. */
+export interface BudgetDecision {
+  readonly target: GuardTarget;
+  readonly decision: Decision;
+}
+
+/** Where the engine keeps a request's state; users see it through `QuotaRoute`. */
+export interface RouteCallbacks {
+  apply(route: RequestQuota, outcome: UpstreamOutcome): Promise<void>;
+  capError(route: RequestQuota, retryAfterMs: number | undefined): Promise<void>;
+}
+
+export class RequestQuota implements QuotaRoute {
+  readonly upstream: string;
+  route: 'primary' | 'fallback';
+  probe: boolean;
+  reason: RouteReason;
+  state: QuotaState;
+  window?: string;
+  budget?: string;
+  retryAt?: number;
+  retryInMs?: number;
+  key?: string;
+  /** The upstream's decision; undefined when the store failed. */
+  readonly decision: Decision | undefined;
+  readonly target: GuardTarget;
+  readonly budgets: BudgetDecision[] = [];
+  /** Set by the first explicit report: the response hook then stays out. */
+  reported = false;
+  private readonly callbacks: RouteCallbacks;
+
+  constructor(upstream: string, target: GuardTarget, decision: Decision | undefined, fallback: RouteFields, callbacks: RouteCallbacks) {
+    this.upstream = upstream;
+    this.target = target;
+    this.decision = decision;
+    this.callbacks = callbacks;
+    if (target.key !== undefined) this.key = target.key;
+    const source: RouteFields = decision ?? fallback;
+    this.route = source.route;
+    this.probe = source.probe;
+    this.reason = source.reason;
+    this.state = source.state;
+    if (source.window !== undefined) this.window = source.window;
+    if (source.retryAt !== undefined) this.retryAt = source.retryAt;
+    if (source.retryInMs !== undefined) this.retryInMs = source.retryInMs;
+  }
+
+  report(outcome: UpstreamOutcome): Promise<void> {
+    this.reported = true;
+    return this.callbacks.apply(this, outcome);
+  }
+
+  recordUsage(tokens: number): Promise<void> {
+    this.reported = true;
+    return this.callbacks.apply(this, { tokens });
+  }
+
+  capError(retryAfterMs?: number): Promise<void> {
+    this.reported = true;
+    return this.callbacks.capError(this, retryAfterMs);
+  }
+
+  success(): Promise<void> {
+    this.reported = true;
+    return this.callbacks.apply(this, { status: 200 });
+  }
+
+  /** A route budget refused: the request goes to the fallback after all. */
+  refuse(budget: string, decision: Decision): void {
+    this.route = 'fallback';
+    this.probe = false;
+    this.reason = 'route_budget_exhausted';
+    this.budget = budget;
+    if (decision.window !== undefined) this.window = decision.window;
+    if (decision.retryAt !== undefined) this.retryAt = decision.retryAt;
+    if (decision.retryInMs !== undefined) this.retryInMs = decision.retryInMs;
+  }
+
+  /** Only what users read; the engine's bookkeeping stays out of logs and JSON. */
+  toJSON(): Omit<QuotaRoute, 'report' | 'recordUsage' | 'capError' | 'success'> {
+    const { upstream, route, probe, reason, state, window, budget, retryAt, retryInMs, key } = this;
+    return { upstream, route, probe, reason, state, window, budget, retryAt, retryInMs, key } as Omit<
+      QuotaRoute,
+      'report' | 'recordUsage' | 'capError' | 'success'
+    >;
+  }
+}
+
+/** The fields a decision and a stand-in (store down) share. */
+export interface RouteFields {
+  readonly route: 'primary' | 'fallback';
+  readonly probe: boolean;
+  readonly reason: RouteReason;
+  readonly state: QuotaState;
+  readonly window?: string;
+  readonly retryAt?: number;
+  readonly retryInMs?: number;
+}
