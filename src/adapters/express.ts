@@ -3,13 +3,15 @@
  * response back to the guard.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { isPromiseLike } from './shared/awaitable.js';
-import type { MiddlewareInfo, QuotaEngine as Engine } from './shared/engine.js';
+import type { Awaitable } from '../stores/store.js';
+import { chain, isPromiseLike } from './shared/awaitable.js';
+import type { QuotaEngine as Engine, MiddlewareInfo } from './shared/engine.js';
 import { QuotaEngine } from './shared/engine.js';
 import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
 import { resolveMiddlewareOptions } from './shared/options.js';
 import type { QuotaRoute, RequestQuota } from './shared/quota-route.js';
 import type { Rejection } from './shared/reject.js';
+import { watchResponse } from './shared/response-watch.js';
 
 declare global {
   // Express's own way to extend its Request: `req.quotaRoute` is typed once this subpath is imported.
@@ -77,7 +79,13 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
     req.quotaRoute = route;
     req.quotaRoutes ??= {};
     req.quotaRoutes[upstream] = route;
-    res.once('close', () => void engine.finish(route, { req, res }, res));
+    const appFinished = watchResponse(res, () => void engine.finish(route, { req, res }, res));
+    // Express does not say when a handler is done; ending the response is the sign.
+    const end = res.end;
+    res.end = function endAndReport(this: Response, ...args: Parameters<Response['end']>) {
+      appFinished();
+      return end.apply(this, args);
+    } as Response['end'];
   }
 
   function reject(req: Request, res: Response, next: NextFunction, route: RequestQuota): void {
@@ -102,38 +110,36 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
     else next();
   }
 
-  const middleware = function quotaGuardMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const started = engine.begin({ req, res });
-    if (!isPromiseLike(started)) {
-      attach(req, res, started);
-      return proceed(req, res, next, started);
-    }
-    started.then((route) => {
+  /** Continues with the route now when the store answered synchronously, else once it has. */
+  function withRoute(
+    started: Awaitable<RequestQuota>,
+    next: NextFunction,
+    fn: (route: RequestQuota) => void,
+  ): void {
+    if (isPromiseLike(started)) started.then(fn, next);
+    else fn(started);
+  }
+
+  function begin(req: Request, res: Response): Awaitable<RequestQuota> {
+    return chain(engine.begin({ req, res }), (route) => {
       attach(req, res, route);
-      proceed(req, res, next, route);
-    }, next);
+      return route;
+    });
+  }
+
+  const middleware = function quotaGuardMiddleware(req: Request, res: Response, next: NextFunction): void {
+    withRoute(begin(req, res), next, (route) => proceed(req, res, next, route));
   };
 
   function budget(budgetOptions: RouteBudgetOptions): RequestHandler {
     const routeBudget = engine.defineBudget(budgetOptions);
     return function quotaBudgetMiddleware(req: Request, res: Response, next: NextFunction): void {
-      const withBudget = (route: RequestQuota) => {
-        const applied = engine.applyBudget(route, routeBudget);
-        if (!isPromiseLike(applied)) return proceed(req, res, next, route);
-        applied.then(() => proceed(req, res, next, route), next);
-      };
-      const existing = ownRoute(req);
-      if (existing) return withBudget(existing);
-      // The guard was not mounted with app.use: decide here.
-      const started = engine.begin({ req, res });
-      if (!isPromiseLike(started)) {
-        attach(req, res, started);
-        return withBudget(started);
-      }
-      started.then((route) => {
-        attach(req, res, route);
-        withBudget(route);
-      }, next);
+      // Decided by the app-level middleware, or here when the guard was not mounted with app.use.
+      const started = ownRoute(req) ?? begin(req, res);
+      withRoute(started, next, (route) => {
+        const budgeted = chain(engine.applyBudget(route, routeBudget), () => route);
+        withRoute(budgeted, next, () => proceed(req, res, next, route));
+      });
     };
   }
 

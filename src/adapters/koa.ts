@@ -9,6 +9,7 @@ import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js'
 import { resolveMiddlewareOptions } from './shared/options.js';
 import type { QuotaRoute, RequestQuota } from './shared/quota-route.js';
 import type { Rejection } from './shared/reject.js';
+import { watchResponse } from './shared/response-watch.js';
 
 declare module 'koa' {
   // Koa's default state, typed once this subpath is imported.
@@ -58,13 +59,13 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
   const { upstream } = engine;
   const rejects = engine.options.onExceeded === 'reject';
 
-  async function start(ctx: Context): Promise<RequestQuota> {
+  /** Decides, and arranges the report; call the returned function once the app is done. */
+  async function start(ctx: Context): Promise<{ route: RequestQuota; appFinished: () => void }> {
     const route = await engine.begin(ctx);
     ctx.state.quotaRoute = route;
     ctx.state.quotaRoutes ??= {};
     ctx.state.quotaRoutes[upstream] = route;
-    ctx.res.once('close', () => void engine.finish(route, ctx, ctx.res));
-    return route;
+    return { route, appFinished: watchResponse(ctx.res, () => void engine.finish(route, ctx, ctx.res)) };
   }
 
   /** True when the request was answered with a 429 here. */
@@ -86,19 +87,29 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
   }
 
   const middleware = async function quotaGuardMiddleware(ctx: Context, next: Next): Promise<void> {
-    const route = await start(ctx);
-    if (await rejected(ctx, route)) return;
-    await next();
+    const { route, appFinished } = await start(ctx);
+    try {
+      if (await rejected(ctx, route)) return;
+      await next();
+    } finally {
+      appFinished();
+    }
   };
 
   function budget(budgetOptions: RouteBudgetOptions): Middleware {
     const routeBudget = engine.defineBudget(budgetOptions);
     return async function quotaBudgetMiddleware(ctx: Context, next: Next): Promise<void> {
+      const existing = ctx.state.quotaRoutes?.[upstream] as RequestQuota | undefined;
       // The guard may not be mounted with app.use: decide here then.
-      const route = (ctx.state.quotaRoutes?.[upstream] as RequestQuota | undefined) ?? (await start(ctx));
-      await engine.applyBudget(route, routeBudget);
-      if (await rejected(ctx, route)) return;
-      await next();
+      const started = existing ? undefined : await start(ctx);
+      const route = existing ?? started!.route;
+      try {
+        await engine.applyBudget(route, routeBudget);
+        if (await rejected(ctx, route)) return;
+        await next();
+      } finally {
+        started?.appFinished();
+      }
     };
   }
 

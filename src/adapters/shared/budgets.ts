@@ -29,12 +29,15 @@ export function defineRouteBudget(
   upstream: string,
   existing: ReadonlyMap<string, RouteBudget>,
 ): RouteBudget {
-  if (typeof options !== 'object' || options === null) throw optionError('budget(options)', 'an object', options);
+  if (typeof options !== 'object' || options === null)
+    throw optionError('budget(options)', 'an object', options);
   checkKnownKeys(options, BUDGET_KEYS, 'budget.');
-  if (options.budget === undefined) throw optionError('budget.budget', 'a non-negative finite number of tokens', undefined);
+  if (options.budget === undefined)
+    throw optionError('budget.budget', 'a non-negative finite number of tokens', undefined);
   const name = options.name ?? `route-${ordinal}`;
   if (typeof name !== 'string' || name === '') throw optionError('budget.name', 'a non-empty string', name);
-  if (existing.has(name)) throw optionError('budget.name', `a name no other budget of '${upstream}' has`, name);
+  if (existing.has(name))
+    throw optionError('budget.name', `a name no other budget of '${upstream}' has`, name);
   const { name: _name, ...window } = options;
   const storeName = `${upstream}#${name}`;
   // The budget inherits the upstream's settings (clock, logger, threshold, probes) and has one window.

@@ -13,8 +13,13 @@ import { headerValue } from './headers.js';
 import type { ResolvedMiddlewareOptions, RouteBudgetOptions } from './options.js';
 import { isSuccessStatus, type UpstreamOutcome } from './outcome.js';
 import { type ProblemCounts, ProblemLog } from './problems.js';
-import { type RequestQuota as RequestQuotaType, RequestQuota, type RouteCallbacks, type RouteFields } from './quota-route.js';
-import { rejection, type Rejection } from './reject.js';
+import {
+  RequestQuota,
+  type RequestQuota as RequestQuotaType,
+  type RouteCallbacks,
+  type RouteFields,
+} from './quota-route.js';
+import { type Rejection, rejection } from './reject.js';
 import { boundKey } from './tenant-key.js';
 
 /** `guard.info()` and the status handler's JSON. */
@@ -98,7 +103,13 @@ export class QuotaEngine<Ctx> {
 
   /** Adds a route budget; see `guard.budget()`. */
   defineBudget(options: RouteBudgetOptions): RouteBudget {
-    const budget = defineRouteBudget(options, this.budgets.size + 1, this.options.guard, this.upstream, this.budgets);
+    const budget = defineRouteBudget(
+      options,
+      this.budgets.size + 1,
+      this.options.guard,
+      this.upstream,
+      this.budgets,
+    );
     const defined = this.store.define(budget.storeName, budget.guard);
     if (isPromiseLike(defined)) defined.catch((error: unknown) => this.storeFailed(error));
     this.budgets.set(budget.name, budget);
@@ -109,7 +120,8 @@ export class QuotaEngine<Ctx> {
   applyBudget(route: RequestQuotaType, budget: RouteBudget): Awaitable<void> {
     // A fallback decision is not asked again: the budget's probe slot stays unspent.
     if (route.route !== 'primary' || route.decision === undefined) return;
-    const target: GuardTarget = route.key === undefined ? budget.shared : { upstream: budget.storeName, key: route.key };
+    const target: GuardTarget =
+      route.key === undefined ? budget.shared : { upstream: budget.storeName, key: route.key };
     let decided: Awaitable<Decision>;
     try {
       decided = this.store.decide(target);
@@ -128,7 +140,8 @@ export class QuotaEngine<Ctx> {
         return;
       }
       const giveBack: Array<Awaitable<void>> = [];
-      if (route.probe && route.decision) giveBack.push(this.call(() => this.store.releaseProbe(route.target, route.decision!)));
+      if (route.probe && route.decision)
+        giveBack.push(this.call(() => this.store.releaseProbe(route.target, route.decision!)));
       for (const b of route.budgets) {
         if (b.decision.probe) giveBack.push(this.call(() => this.store.releaseProbe(b.target, b.decision)));
       }
@@ -168,7 +181,9 @@ export class QuotaEngine<Ctx> {
   }
 
   async info(key?: string): Promise<MiddlewareInfo> {
-    const { guard, budgets } = await this.infoParts(key === undefined ? undefined : boundKey(key, this.options.maxKeyLength));
+    const { guard, budgets } = await this.infoParts(
+      key === undefined ? undefined : boundKey(key, this.options.maxKeyLength),
+    );
     const info: MiddlewareInfo = {
       upstream: this.upstream,
       ready: this.isReady,
@@ -235,14 +250,22 @@ export class QuotaEngine<Ctx> {
     try {
       raw = keyFn(ctx);
     } catch (error) {
-      this.problems.report('key', 'the key function threw; the request was charged to the shared budget', error);
+      this.problems.report(
+        'key',
+        'the key function threw; the request was charged to the shared budget',
+        error,
+      );
       return undefined;
     }
     if (!isPromiseLike(raw)) return this.checkKey(raw);
     return (raw as Promise<unknown>).then(
       (value) => this.checkKey(value),
       (error: unknown) => {
-        this.problems.report('key', 'the key function rejected; the request was charged to the shared budget', error);
+        this.problems.report(
+          'key',
+          'the key function rejected; the request was charged to the shared budget',
+          error,
+        );
         return undefined;
       },
     );
@@ -251,7 +274,10 @@ export class QuotaEngine<Ctx> {
   private checkKey(value: unknown): string | undefined {
     if (value === undefined || value === null) return undefined;
     if (typeof value !== 'string' || value === '') {
-      this.problems.report('key', `the key function returned ${typeof value === 'string' ? 'an empty string' : typeof value}, not a tenant key; the request was charged to the shared budget`);
+      this.problems.report(
+        'key',
+        `the key function returned ${typeof value === 'string' ? 'an empty string' : typeof value}, not a tenant key; the request was charged to the shared budget`,
+      );
       return undefined;
     }
     return boundKey(value, this.options.maxKeyLength);
@@ -279,9 +305,16 @@ export class QuotaEngine<Ctx> {
         const where = `${w.label}${key === undefined ? '' : ` of tenant '${key}'`}`;
         try {
           const request = { upstream: this.upstream, window: w.label, windowMs: w.windowMs, key };
-          const result = await withTimeout(Promise.resolve().then(() => loader(request)), this.options.baselineTimeoutMs, timedOut);
+          const result = await withTimeout(
+            Promise.resolve().then(() => loader(request)),
+            this.options.baselineTimeoutMs,
+            timedOut,
+          );
           if (result === timedOut) {
-            this.problems.report('baseline', `the baseline of ${where} timed out after ${this.options.baselineTimeoutMs} ms; serving without it`);
+            this.problems.report(
+              'baseline',
+              `the baseline of ${where} timed out after ${this.options.baselineTimeoutMs} ms; serving without it`,
+            );
             return;
           }
           if (result === undefined) return;
@@ -309,7 +342,10 @@ export class QuotaEngine<Ctx> {
     }
     if (value === undefined || value === null) return undefined;
     if (typeof value !== 'number' || !isUsableTokens(value)) {
-      this.problems.report('usage', `the usage function returned ${JSON.stringify(value) ?? typeof value}, not a token count; ignored`);
+      this.problems.report(
+        'usage',
+        `the usage function returned ${JSON.stringify(value) ?? typeof value}, not a token count; ignored`,
+      );
       return undefined;
     }
     return value;
@@ -319,7 +355,10 @@ export class QuotaEngine<Ctx> {
     const { tokens, status, headers, body } = outcome;
     if (tokens !== undefined) {
       if (typeof tokens !== 'number' || !isUsableTokens(tokens)) {
-        this.problems.report('usage', `report() got tokens ${JSON.stringify(tokens) ?? typeof tokens}; ignored`);
+        this.problems.report(
+          'usage',
+          `report() got tokens ${JSON.stringify(tokens) ?? typeof tokens}; ignored`,
+        );
       } else if (tokens > 0) {
         await Promise.all([
           this.call(() => this.store.record(route.target, tokens)),
@@ -332,7 +371,11 @@ export class QuotaEngine<Ctx> {
     try {
       capped = this.options.isCapError({ status, headers, body });
     } catch (error) {
-      this.problems.report('classifier', 'isCapError threw; the response was not taken for a cap error', error);
+      this.problems.report(
+        'classifier',
+        'isCapError threw; the response was not taken for a cap error',
+        error,
+      );
     }
     if (capped) {
       await this.reportCapError(route, this.retryAfterOf(headers));
@@ -349,7 +392,8 @@ export class QuotaEngine<Ctx> {
   }
 
   private reportCapError(route: RequestQuotaType, retryAfterMs: number | undefined): Promise<void> {
-    const clamped = retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, this.options.maxRetryAfterMs);
+    const clamped =
+      retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, this.options.maxRetryAfterMs);
     return this.call(() => this.store.capError(route.target, clamped));
   }
 
@@ -358,7 +402,10 @@ export class QuotaEngine<Ctx> {
     if (value === undefined) return undefined;
     const ms = parseRetryAfter(value, this.wallClock.now());
     if (ms === undefined) {
-      this.problems.report('retryAfter', `could not read Retry-After ${JSON.stringify(value)}; using the probe interval`);
+      this.problems.report(
+        'retryAfter',
+        `could not read Retry-After ${JSON.stringify(value)}; using the probe interval`,
+      );
     }
     return ms;
   }
@@ -369,7 +416,9 @@ export class QuotaEngine<Ctx> {
     const budgets: MiddlewareInfo['budgets'] = [];
     for (const budget of this.budgets.values()) {
       if (onlyBudget !== undefined && budget.name !== onlyBudget) continue;
-      const info = await this.store.info(key === undefined ? budget.shared : { upstream: budget.storeName, key });
+      const info = await this.store.info(
+        key === undefined ? budget.shared : { upstream: budget.storeName, key },
+      );
       budgets.push({ name: budget.name, window: info.windows[0]! });
     }
     return { guard, budgets };

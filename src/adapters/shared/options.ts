@@ -28,7 +28,9 @@ export interface BaselineRequest {
  * Reads usage spent before this process started, e.g. from the app's own request log.
  * Return a token count (placed at the window's middle), timed entries, or undefined for none.
  */
-export type BaselineLoader = (request: BaselineRequest) => Promise<Baseline | undefined> | Baseline | undefined;
+export type BaselineLoader = (
+  request: BaselineRequest,
+) => Promise<Baseline | undefined> | Baseline | undefined;
 
 /** Options every adapter takes; each adapter adds `key`, `usage` and `handler` in its own types. */
 export interface MiddlewareOptions extends Omit<GuardSettings, 'name'> {
@@ -118,7 +120,8 @@ function positiveInteger(value: unknown, option: string, fallback: number): numb
 
 function oneOf<T extends string>(value: unknown, option: string, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw optionError(option, allowed.map((a) => `'${a}'`).join(' or '), value);
+  if (!allowed.includes(value as T))
+    throw optionError(option, allowed.map((a) => `'${a}'`).join(' or '), value);
   return value as T;
 }
 
@@ -156,12 +159,16 @@ export function resolveMiddlewareOptions<Ctx>(
     key: _key,
     usage: _usage,
     handler: _handler,
+    upstream: _upstream,
     ...guardSettings
   } = options;
   const guard: UpstreamGuardOptions = { ...guardSettings, name: upstream };
   // Validates windows and settings now, whatever the store does with them later.
   const { windows } = resolveUpstreamOptions(guard);
-  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.decide !== 'function')) {
+  if (
+    store !== undefined &&
+    (typeof store !== 'object' || store === null || typeof store.decide !== 'function')
+  ) {
     throw optionError('store', 'a QuotaStore (e.g. new MemoryStore())', store);
   }
   if (standardHeaders !== undefined && typeof standardHeaders !== 'boolean') {
@@ -177,9 +184,11 @@ export function resolveMiddlewareOptions<Ctx>(
     maxKeys: resolvedMaxKeys,
     maxKeyLength: positiveInteger(maxKeyLength, 'maxKeyLength', 256),
     loadBaseline: optionalFunction<BaselineLoader>(loadBaseline, 'loadBaseline'),
-    baselineTimeoutMs: baselineTimeout === undefined ? 5_000 : parseDuration(baselineTimeout, 'baselineTimeout'),
+    baselineTimeoutMs:
+      baselineTimeout === undefined ? 5_000 : parseDuration(baselineTimeout, 'baselineTimeout'),
     isCapError: optionalFunction<CapErrorClassifier>(isCapError, 'isCapError') ?? defaultIsCapError,
-    maxRetryAfterMs: maxRetryAfter === undefined ? 7 * 86_400_000 : parseDuration(maxRetryAfter, 'maxRetryAfter'),
+    maxRetryAfterMs:
+      maxRetryAfter === undefined ? 7 * 86_400_000 : parseDuration(maxRetryAfter, 'maxRetryAfter'),
     onExceeded: oneOf(onExceeded, 'onExceeded', ['continue', 'reject'], 'continue'),
     standardHeaders: standardHeaders ?? false,
     onStoreError: oneOf(onStoreError, 'onStoreError', ['primary', 'fallback'], 'primary'),

@@ -80,7 +80,13 @@ export class RequestQuota implements QuotaRoute {
   reported = false;
   private readonly callbacks: RouteCallbacks;
 
-  constructor(upstream: string, target: GuardTarget, decision: Decision | undefined, fallback: RouteFields, callbacks: RouteCallbacks) {
+  constructor(
+    upstream: string,
+    target: GuardTarget,
+    decision: Decision | undefined,
+    fallback: RouteFields,
+    callbacks: RouteCallbacks,
+  ) {
     this.upstream = upstream;
     this.target = target;
     this.decision = decision;

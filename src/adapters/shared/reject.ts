@@ -43,7 +43,10 @@ export async function rejection(route: QuotaRoute, context: RejectionContext): P
     const windows = route.budget === undefined ? guard.windows : budgets.map((b) => b.window);
     Object.assign(headers, rateLimitHeaders(windows, context.wallNow));
   }
-  const what = route.budget === undefined ? `'${route.upstream}'` : `route budget '${route.budget}' of '${route.upstream}'`;
+  const what =
+    route.budget === undefined
+      ? `'${route.upstream}'`
+      : `route budget '${route.budget}' of '${route.upstream}'`;
   const body: RejectionBody = {
     error: {
       type: 'quota_exceeded',

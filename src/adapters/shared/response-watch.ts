@@ -1,0 +1,36 @@
+import type { ServerResponse } from 'node:http';
+
+/**
+ * How long after the client went away the hook still waits for the app to finish (and to
+ * report its usage) before it records what it has.
+ */
+export const ABANDONED_RESPONSE_WAIT_MS = 60_000;
+
+/**
+ * Calls `done` once the response is over for both sides: the connection closed (sent, or the
+ * client went away) and the app finished its handler. A client that leaves early must not cut
+ * off usage the app reports after that, so a close alone waits for the app, within a bound.
+ * Returns the function the adapter calls when the app has finished.
+ */
+export function watchResponse(res: ServerResponse, done: () => void): () => void {
+  let closed = false;
+  let appFinished = false;
+  let fired = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const fire = () => {
+    if (fired) return;
+    fired = true;
+    if (timer) clearTimeout(timer);
+    done();
+  };
+  res.once('close', () => {
+    closed = true;
+    if (appFinished || res.writableEnded) return fire();
+    timer = setTimeout(fire, ABANDONED_RESPONSE_WAIT_MS);
+    timer.unref?.();
+  });
+  return () => {
+    appFinished = true;
+    if (closed) fire();
+  };
+}

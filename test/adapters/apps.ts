@@ -1,0 +1,226 @@
+/**
+ * One test app per framework, built the same way, so one scenario suite runs against both.
+ * The handlers play the primary: request headers say what it "answered".
+ *   x-status       the primary's status (default 200)
+ *   x-tokens       tokens the primary charged
+ *   x-retry-after  the primary's Retry-After
+ *   x-hold         wait for the test to release the response (in-flight requests)
+ */
+import { createServer, type Server } from 'node:http';
+import Router from '@koa/router';
+import express from 'express';
+import Koa from 'koa';
+import type {
+  MiddlewareInfo,
+  QuotaRoute,
+  RouteBudgetOptions,
+  UpstreamOutcome,
+} from '../../src/adapters/express.js';
+import { type ExpressQuotaGuardOptions, quotaGuard as expressGuard } from '../../src/adapters/express.js';
+import { type KoaQuotaGuardOptions, quotaGuard as koaGuard } from '../../src/adapters/koa.js';
+
+/** Options both adapters share; each harness adds its own `usage`. */
+export type SharedOptions = Omit<ExpressQuotaGuardOptions, 'key' | 'usage' | 'handler'> & {
+  /** The tenant key comes from this request header when set. */
+  keyHeader?: string;
+  /** A usage function that replaces the default (which reads x-tokens). */
+  usage?: 'throws' | 'garbage';
+  /** Throw from the key function. */
+  keyThrows?: boolean;
+};
+
+export interface GuardHandle {
+  upstream: string;
+  ready: Promise<void>;
+  info(key?: string): Promise<MiddlewareInfo>;
+  settled(): Promise<void>;
+}
+
+export interface TestApp {
+  server: Server;
+  guards: GuardHandle[];
+  /** Releases a held request (x-hold: name); resolves when its handler is waiting. */
+  entered(name: string): Promise<void>;
+  release(name: string): void;
+}
+
+export interface AppSpec {
+  guards: SharedOptions[];
+  /** A route `/budgeted` charged to this budget of the first guard. */
+  budget?: RouteBudgetOptions;
+}
+
+export interface Harness {
+  name: 'express' | 'koa';
+  createApp(spec: AppSpec): TestApp;
+}
+
+/** What the handler reports in proxy style (/proxy): read from x-report as JSON. */
+type Report = UpstreamOutcome;
+
+class Holds {
+  private readonly waiting = new Map<
+    string,
+    { entered: () => void; enteredPromise: Promise<void>; release?: () => void }
+  >();
+  private slot(name: string) {
+    let slot = this.waiting.get(name);
+    if (!slot) {
+      let entered!: () => void;
+      const enteredPromise = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      slot = { entered, enteredPromise };
+      this.waiting.set(name, slot);
+    }
+    return slot;
+  }
+  hold(name: string): Promise<void> {
+    const slot = this.slot(name);
+    return new Promise<void>((resolve) => {
+      slot.release = resolve;
+      slot.entered();
+    });
+  }
+  entered(name: string): Promise<void> {
+    return this.slot(name).enteredPromise;
+  }
+  release(name: string): void {
+    this.slot(name).release?.();
+  }
+}
+
+function primaryAnswer(headers: Record<string, string | string[] | undefined>) {
+  const header = (name: string) => {
+    const v = headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  return {
+    status: Number(header('x-status') ?? 200),
+    tokens: header('x-tokens') === undefined ? undefined : Number(header('x-tokens')),
+    retryAfter: header('x-retry-after'),
+    hold: header('x-hold'),
+    report: header('x-report'),
+  };
+}
+
+function describeRoute(route: QuotaRoute | undefined) {
+  return route === undefined ? null : JSON.parse(JSON.stringify(route));
+}
+
+export const expressHarness: Harness = {
+  name: 'express',
+  createApp(spec) {
+    const holds = new Holds();
+    const app = express();
+    const guards = spec.guards.map((g) => {
+      const { keyHeader, usage, keyThrows, ...rest } = g;
+      const options: ExpressQuotaGuardOptions = {
+        ...rest,
+        usage:
+          usage === 'throws'
+            ? () => {
+                throw new Error('usage broke');
+              }
+            : usage === 'garbage'
+              ? () => 'lots' as never
+              : (res) => res.locals.tokens as number | undefined,
+      };
+      if (keyHeader) options.key = (req) => req.get(keyHeader);
+      if (keyThrows) {
+        options.key = () => {
+          throw new Error('key broke');
+        };
+      }
+      return expressGuard(options);
+    });
+    for (const guard of guards) app.use(guard);
+    const first = guards[0]!;
+    const handler = async (req: express.Request, res: express.Response) => {
+      const answer = primaryAnswer(req.headers);
+      if (answer.hold) await holds.hold(answer.hold);
+      if (answer.tokens !== undefined) res.locals.tokens = answer.tokens;
+      if (answer.retryAfter !== undefined) res.set('Retry-After', answer.retryAfter);
+      const routes = Object.fromEntries(
+        Object.entries(req.quotaRoutes ?? {}).map(([k, v]) => [k, describeRoute(v)]),
+      );
+      res
+        .status(req.quotaRoute?.route === 'primary' ? answer.status : 200)
+        .json({ route: describeRoute(req.quotaRoute), routes });
+    };
+    app.post('/chat', handler);
+    if (spec.budget) app.post('/budgeted', first.budget(spec.budget), handler);
+    app.post('/proxy', async (req, res) => {
+      const answer = primaryAnswer(req.headers);
+      await req.quotaRoute?.report(JSON.parse(answer.report ?? '{}') as Report);
+      res.locals.tokens = 999_999; // the hook must not record this: the app reported
+      res.status(200).json({ route: describeRoute(req.quotaRoute) });
+    });
+    app.get('/quota', first.statusHandler());
+    return {
+      server: createServer(app),
+      guards,
+      entered: (n) => holds.entered(n),
+      release: (n) => holds.release(n),
+    };
+  },
+};
+
+export const koaHarness: Harness = {
+  name: 'koa',
+  createApp(spec) {
+    const holds = new Holds();
+    const app = new Koa();
+    const router = new Router();
+    const guards = spec.guards.map((g) => {
+      const { keyHeader, usage, keyThrows, ...rest } = g;
+      const options: KoaQuotaGuardOptions = {
+        ...rest,
+        usage:
+          usage === 'throws'
+            ? () => {
+                throw new Error('usage broke');
+              }
+            : usage === 'garbage'
+              ? () => 'lots' as never
+              : (ctx) => ctx.state.tokens as number | undefined,
+      };
+      if (keyHeader) options.key = (ctx) => ctx.get(keyHeader) || undefined;
+      if (keyThrows) {
+        options.key = () => {
+          throw new Error('key broke');
+        };
+      }
+      return koaGuard(options);
+    });
+    for (const guard of guards) app.use(guard);
+    const first = guards[0]!;
+    const handler = async (ctx: Koa.Context) => {
+      const answer = primaryAnswer(ctx.headers);
+      if (answer.hold) await holds.hold(answer.hold);
+      if (answer.tokens !== undefined) ctx.state.tokens = answer.tokens;
+      if (answer.retryAfter !== undefined) ctx.set('Retry-After', answer.retryAfter);
+      const routes = Object.fromEntries(
+        Object.entries(ctx.state.quotaRoutes ?? {}).map(([k, v]) => [k, describeRoute(v)]),
+      );
+      ctx.status = ctx.state.quotaRoute?.route === 'primary' ? answer.status : 200;
+      ctx.body = { route: describeRoute(ctx.state.quotaRoute), routes };
+    };
+    router.post('/chat', handler);
+    if (spec.budget) router.post('/budgeted', first.budget(spec.budget), handler);
+    router.post('/proxy', async (ctx) => {
+      const answer = primaryAnswer(ctx.headers);
+      await ctx.state.quotaRoute?.report(JSON.parse(answer.report ?? '{}') as Report);
+      ctx.state.tokens = 999_999; // the hook must not record this: the app reported
+      ctx.body = { route: describeRoute(ctx.state.quotaRoute) };
+    });
+    router.get('/quota', first.statusHandler());
+    app.use(router.routes());
+    return {
+      server: createServer(app.callback()),
+      guards,
+      entered: (n) => holds.entered(n),
+      release: (n) => holds.release(n),
+    };
+  },
+};

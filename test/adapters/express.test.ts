@@ -1,0 +1,4 @@
+import { expressHarness } from './apps.js';
+import { describeAdapterScenarios } from './scenarios.js';
+
+describeAdapterScenarios(expressHarness);

@@ -1,0 +1,4 @@
+import { koaHarness } from './apps.js';
+import { describeAdapterScenarios } from './scenarios.js';
+
+describeAdapterScenarios(koaHarness);
