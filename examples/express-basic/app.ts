@@ -1,0 +1,55 @@
+/**
+ * A minimal Express gateway: `POST /v1/messages` goes to the primary while its quota lasts and to
+ * the fallback meanwhile; `GET /quota` shows the guard.
+ */
+import express from 'express';
+import { quotaGuard } from '../../src/adapters/express.js';
+import type { Clock } from '../../src/index.js';
+import { forward, tokensOf } from '../shared/forward.js';
+
+export interface ExampleOptions {
+  primaryUrl: string;
+  fallbackUrl: string;
+  /** Tests drive time; the server uses the real clock. */
+  clock?: Clock;
+}
+
+export function createApp({ primaryUrl, fallbackUrl, clock }: ExampleOptions) {
+  const anthropic = quotaGuard({
+    upstream: 'anthropic',
+    windows: [
+      { window: '5h', budget: 20_000 },
+      { window: '7d', budget: 200_000 },
+    ],
+    probeInterval: '30s',
+    // The handler leaves the primary's usage in res.locals; the guard reads it when the response is over.
+    usage: (res) => res.locals.tokens as number | undefined,
+    ...(clock ? { clock } : {}),
+  });
+
+  const app = express();
+  app.use(express.json());
+  app.use(anthropic);
+  app.get('/quota', anthropic.statusHandler());
+
+  app.post('/v1/messages', async (req, res, next) => {
+    try {
+      const route = req.quotaRoute;
+      if (route?.route === 'primary') {
+        const answer = await forward(primaryUrl, req.body);
+        if (answer.status !== 429) {
+          res.locals.tokens = tokensOf(answer);
+          res.status(answer.status).set('x-served-by', 'primary').json(answer.body);
+          return;
+        }
+        // The primary is capped after all: tell the guard, then serve this request from the fallback.
+        await route.report({ status: answer.status, headers: answer.headers, body: answer.body });
+      }
+      const answer = await forward(fallbackUrl, req.body);
+      res.status(answer.status).set('x-served-by', 'fallback').json(answer.body);
+    } catch (error) {
+      next(error);
+    }
+  });
+  return { app, guard: anthropic };
+}

@@ -1,0 +1,56 @@
+/**
+ * A minimal Koa gateway: `POST /v1/messages` goes to the primary while its quota lasts and to the
+ * fallback meanwhile; `GET /quota` shows the guard.
+ */
+import Router from '@koa/router';
+import Koa from 'koa';
+import { quotaGuard } from '../../src/adapters/koa.js';
+import type { Clock } from '../../src/index.js';
+import { forward, tokensOf } from '../shared/forward.js';
+
+export interface ExampleOptions {
+  primaryUrl: string;
+  fallbackUrl: string;
+  /** Tests drive time; the server uses the real clock. */
+  clock?: Clock;
+}
+
+export function createApp({ primaryUrl, fallbackUrl, clock }: ExampleOptions) {
+  const anthropic = quotaGuard({
+    upstream: 'anthropic',
+    windows: [
+      { window: '5h', budget: 20_000 },
+      { window: '7d', budget: 200_000 },
+    ],
+    probeInterval: '30s',
+    // The handler leaves the primary's usage in ctx.state; the guard reads it when the response is over.
+    usage: (ctx) => ctx.state.tokens as number | undefined,
+    ...(clock ? { clock } : {}),
+  });
+
+  const app = new Koa();
+  const router = new Router();
+  router.get('/quota', anthropic.statusHandler());
+  router.post('/v1/messages', async (ctx) => {
+    const route = ctx.state.quotaRoute;
+    if (route?.route === 'primary') {
+      const answer = await forward(primaryUrl, {});
+      if (answer.status !== 429) {
+        ctx.state.tokens = tokensOf(answer);
+        ctx.status = answer.status;
+        ctx.set('x-served-by', 'primary');
+        ctx.body = answer.body;
+        return;
+      }
+      // The primary is capped after all: tell the guard, then serve this request from the fallback.
+      await route.report({ status: answer.status, headers: answer.headers, body: answer.body });
+    }
+    const answer = await forward(fallbackUrl, {});
+    ctx.status = answer.status;
+    ctx.set('x-served-by', 'fallback');
+    ctx.body = answer.body;
+  });
+  app.use(anthropic);
+  app.use(router.routes());
+  return { app, guard: anthropic };
+}
