@@ -79,13 +79,20 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
     req.quotaRoute = route;
     req.quotaRoutes ??= {};
     req.quotaRoutes[upstream] = route;
-    const appFinished = watchResponse(res, () => void engine.finish(route, { req, res }, res));
-    // Express does not say when a handler is done; ending the response is the sign.
-    const end = res.end;
-    res.end = function endAndReport(this: Response, ...args: Parameters<Response['end']>) {
-      appFinished();
-      return end.apply(this, args);
-    } as Response['end'];
+    // Express does not say when a handler is done; ending the response is the sign, and
+    // `res.writableEnded` tells it at close. Only when the client left first is `res.end`
+    // wrapped, to catch the app finishing later: the common path stays untouched.
+    watchResponse(
+      res,
+      () => engine.finish(route, { req, res }, res),
+      (appFinished) => {
+        const end = res.end;
+        res.end = function endAndReport(this: Response, ...args: Parameters<Response['end']>) {
+          appFinished();
+          return end.apply(this, args);
+        } as Response['end'];
+      },
+    );
   }
 
   function reject(req: Request, res: Response, next: NextFunction, route: RequestQuota): void {

@@ -65,7 +65,7 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     ctx.state.quotaRoute = route;
     ctx.state.quotaRoutes ??= {};
     ctx.state.quotaRoutes[upstream] = route;
-    return { route, appFinished: watchResponse(ctx.res, () => void engine.finish(route, ctx, ctx.res)) };
+    return { route, appFinished: watchResponse(ctx.res, () => engine.finish(route, ctx, ctx.res)) };
   }
 
   /** True when the request was answered with a 429 here. */

@@ -60,7 +60,7 @@ describe.each(examples)('examples/$name', ({ make }) => {
 
   it('stops at its own budget before the primary caps', async () => {
     const { primary, send, server } = await setup();
-    const servedBy: string[] = [];
+    const servedBy: Array<string | undefined> = [];
     for (let i = 0; i < 21; i++) servedBy.push(await send());
     // 19 answers of 1,000 tokens stay under floor(20,000 × 99%); the 20th reaches the line.
     expect(servedBy.filter((s) => s === 'primary')).toHaveLength(20);

@@ -29,3 +29,10 @@ export function withTimeout<T, F>(promise: Promise<T>, ms: number, timedOut: F):
     );
   });
 }
+
+/** Waits for the promises among `values`; nothing to wait for when there are none. */
+export function all(values: ReadonlyArray<Awaitable<void>>): Awaitable<void> {
+  for (const value of values) {
+    if (isPromiseLike(value)) return Promise.all(values).then(() => undefined);
+  }
+}

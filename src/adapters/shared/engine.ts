@@ -7,7 +7,7 @@ import { type ResolvedWindow, resolveUpstreamOptions } from '../../core/options.
 import { parseRetryAfter } from '../../core/retry-after.js';
 import type { UpstreamInfo } from '../../core/upstream-guard.js';
 import type { Awaitable, GuardTarget, QuotaStore, StoreStats } from '../../stores/store.js';
-import { chain, isPromiseLike, withTimeout } from './awaitable.js';
+import { all, chain, isPromiseLike, withTimeout } from './awaitable.js';
 import { defineRouteBudget, type RouteBudget } from './budgets.js';
 import { headerValue } from './headers.js';
 import type { ResolvedMiddlewareOptions, RouteBudgetOptions } from './options.js';
@@ -86,7 +86,7 @@ export class QuotaEngine<Ctx> {
     };
     this.callbacks = {
       apply: (route, outcome) => this.apply(route, outcome),
-      capError: (route, retryAfterMs) => this.reportCapError(route, retryAfterMs),
+      capError: async (route, retryAfterMs) => this.reportCapError(route, retryAfterMs),
     };
     this.tenantBaselines = options.loadBaseline ? new LRUCache({ max: options.maxKeys }) : undefined;
     // A synchronous store throws here, at construction, for a clash or bad options.
@@ -151,18 +151,27 @@ export class QuotaEngine<Ctx> {
     });
   }
 
-  /** Reports the response to the guard once it is over (finished, or the client went away). */
-  async finish(route: RequestQuotaType, ctx: Ctx, response: FinishedResponse): Promise<void> {
+  /**
+   * Reports the response to the guard once it is over (finished, or the client went away).
+   * Synchronous with a synchronous store and usage function: no promise per request.
+   */
+  finish(route: RequestQuotaType, ctx: Ctx, response: FinishedResponse): void {
+    if (route.reported || route.route !== 'primary') return this.requestDone();
+    let done: Awaitable<void>;
     try {
-      if (route.reported || route.route !== 'primary') return;
-      const outcome: UpstreamOutcome = { headers: response.getHeaders() };
-      const tokens = await this.usageOf(ctx);
-      if (tokens !== undefined) outcome.tokens = tokens;
-      if (response.headersSent) outcome.status = response.statusCode;
-      await this.apply(route, outcome);
-    } finally {
-      this.requestDone();
+      done = chain(this.usageOf(ctx), (tokens) => {
+        const outcome: UpstreamOutcome = { headers: response.getHeaders() };
+        if (tokens !== undefined) outcome.tokens = tokens;
+        if (response.headersSent) outcome.status = response.statusCode;
+        return this.applyNow(route, outcome);
+      });
+    } catch (error) {
+      // Only a bug of ours gets here; the request is over either way.
+      this.options.logger.error(`quota-guard [${this.upstream}]: reporting a response failed`, error);
+      return this.requestDone();
     }
+    if (isPromiseLike(done)) done.finally(() => this.requestDone());
+    else this.requestDone();
   }
 
   /** What a 429 of reject mode carries. */
@@ -330,16 +339,24 @@ export class QuotaEngine<Ctx> {
     );
   }
 
-  private async usageOf(ctx: Ctx): Promise<number | undefined> {
+  private usageOf(ctx: Ctx): Awaitable<number | undefined> {
     const usage = this.options.usage;
     if (usage === undefined) return undefined;
-    let value: unknown;
-    try {
-      value = await usage(ctx);
-    } catch (error) {
+    const failed = (error: unknown) => {
       this.problems.report('usage', 'the usage function threw; no usage recorded for this response', error);
       return undefined;
+    };
+    let value: unknown;
+    try {
+      value = usage(ctx);
+    } catch (error) {
+      return failed(error);
     }
+    if (isPromiseLike(value)) return (value as Promise<unknown>).then((v) => this.checkUsage(v), failed);
+    return this.checkUsage(value);
+  }
+
+  private checkUsage(value: unknown): number | undefined {
     if (value === undefined || value === null) return undefined;
     if (typeof value !== 'number' || !isUsableTokens(value)) {
       this.problems.report(
@@ -351,8 +368,14 @@ export class QuotaEngine<Ctx> {
     return value;
   }
 
+  /** `report()` from the app: always a promise. */
   private async apply(route: RequestQuotaType, outcome: UpstreamOutcome): Promise<void> {
+    await this.applyNow(route, outcome);
+  }
+
+  private applyNow(route: RequestQuotaType, outcome: UpstreamOutcome): Awaitable<void> {
     const { tokens, status, headers, body } = outcome;
+    const pending: Array<Awaitable<void>> = [];
     if (tokens !== undefined) {
       if (typeof tokens !== 'number' || !isUsableTokens(tokens)) {
         this.problems.report(
@@ -360,38 +383,36 @@ export class QuotaEngine<Ctx> {
           `report() got tokens ${JSON.stringify(tokens) ?? typeof tokens}; ignored`,
         );
       } else if (tokens > 0) {
-        await Promise.all([
-          this.call(() => this.store.record(route.target, tokens)),
-          ...route.budgets.map((b) => this.call(() => this.store.record(b.target, tokens))),
-        ]);
+        pending.push(this.call(() => this.store.record(route.target, tokens)));
+        for (const b of route.budgets) pending.push(this.call(() => this.store.record(b.target, tokens)));
       }
     }
-    if (status === undefined) return;
-    let capped = false;
-    try {
-      capped = this.options.isCapError({ status, headers, body });
-    } catch (error) {
-      this.problems.report(
-        'classifier',
-        'isCapError threw; the response was not taken for a cap error',
-        error,
-      );
+    if (status !== undefined) {
+      let capped = false;
+      try {
+        capped = this.options.isCapError({ status, headers, body });
+      } catch (error) {
+        this.problems.report(
+          'classifier',
+          'isCapError threw; the response was not taken for a cap error',
+          error,
+        );
+      }
+      const decision = route.decision;
+      if (capped) {
+        pending.push(this.reportCapError(route, this.retryAfterOf(headers)));
+      } else if (isSuccessStatus(status) && decision !== undefined) {
+        // Without its decision a success would end any exceeded period (the reference's rule):
+        // when the store failed to decide, a success proves nothing about the current period.
+        pending.push(this.call(() => this.store.success(route.target, decision)));
+        for (const b of route.budgets)
+          pending.push(this.call(() => this.store.success(b.target, b.decision)));
+      }
     }
-    if (capped) {
-      await this.reportCapError(route, this.retryAfterOf(headers));
-      return;
-    }
-    // Without its decision a success would end any exceeded period (the reference's rule):
-    // when the store failed to decide, a success proves nothing about the current period.
-    if (!isSuccessStatus(status) || route.decision === undefined) return;
-    const decision = route.decision;
-    await Promise.all([
-      this.call(() => this.store.success(route.target, decision)),
-      ...route.budgets.map((b) => this.call(() => this.store.success(b.target, b.decision))),
-    ]);
+    return all(pending);
   }
 
-  private reportCapError(route: RequestQuotaType, retryAfterMs: number | undefined): Promise<void> {
+  private reportCapError(route: RequestQuotaType, retryAfterMs: number | undefined): Awaitable<void> {
     const clamped =
       retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, this.options.maxRetryAfterMs);
     return this.call(() => this.store.capError(route.target, clamped));
@@ -425,9 +446,10 @@ export class QuotaEngine<Ctx> {
   }
 
   /** Runs a store call; a throw or rejection is counted, never passed on to the request. */
-  private async call(fn: () => Awaitable<void>): Promise<void> {
+  private call(fn: () => Awaitable<void>): Awaitable<void> {
     try {
-      await fn();
+      const result = fn();
+      if (isPromiseLike(result)) return result.catch((error: unknown) => this.storeFailed(error));
     } catch (error) {
       this.storeFailed(error);
     }

@@ -8,11 +8,17 @@ export const ABANDONED_RESPONSE_WAIT_MS = 60_000;
 
 /**
  * Calls `done` once the response is over for both sides: the connection closed (sent, or the
- * client went away) and the app finished its handler. A client that leaves early must not cut
- * off usage the app reports after that, so a close alone waits for the app, within a bound.
- * Returns the function the adapter calls when the app has finished.
+ * client went away) and the app finished its handler (or at least ended the response). A client
+ * that leaves early must not cut off usage the app reports after that, so a close alone waits
+ * for the app, within a bound. Returns the function to call when the app has finished;
+ * `whenAbandoned` (optional) is told when the client left first, so an adapter that cannot
+ * otherwise see the app finish can start watching for it then, and not on every request.
  */
-export function watchResponse(res: ServerResponse, done: () => void): () => void {
+export function watchResponse(
+  res: ServerResponse,
+  done: () => void,
+  whenAbandoned?: (appFinished: () => void) => void,
+): () => void {
   let closed = false;
   let appFinished = false;
   let fired = false;
@@ -23,14 +29,16 @@ export function watchResponse(res: ServerResponse, done: () => void): () => void
     if (timer) clearTimeout(timer);
     done();
   };
+  const finished = () => {
+    appFinished = true;
+    if (closed) fire();
+  };
   res.once('close', () => {
     closed = true;
     if (appFinished || res.writableEnded) return fire();
     timer = setTimeout(fire, ABANDONED_RESPONSE_WAIT_MS);
     timer.unref?.();
+    whenAbandoned?.(finished);
   });
-  return () => {
-    appFinished = true;
-    if (closed) fire();
-  };
+  return finished;
 }
