@@ -156,7 +156,10 @@ export class QuotaEngine<Ctx> {
    * Synchronous with a synchronous store and usage function: no promise per request.
    */
   finish(route: RequestQuotaType, ctx: Ctx, response: FinishedResponse): void {
-    if (route.reported || route.route !== 'primary') return this.requestDone();
+    if (route.reported || route.route !== 'primary') {
+      this.requestDone();
+      return;
+    }
     let done: Awaitable<void>;
     try {
       done = chain(this.usageOf(ctx), (tokens) => {
@@ -168,7 +171,8 @@ export class QuotaEngine<Ctx> {
     } catch (error) {
       // Only a bug of ours gets here; the request is over either way.
       this.options.logger.error(`quota-guard [${this.upstream}]: reporting a response failed`, error);
-      return this.requestDone();
+      this.requestDone();
+      return;
     }
     if (isPromiseLike(done)) done.finally(() => this.requestDone());
     else this.requestDone();
