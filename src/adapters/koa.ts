@@ -3,6 +3,7 @@
  * each response back to the guard.
  */
 import type { Context, Middleware, Next } from 'koa';
+import { isPromiseLike } from './shared/awaitable.js';
 import type { MiddlewareInfo } from './shared/engine.js';
 import { QuotaEngine } from './shared/engine.js';
 import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
@@ -59,23 +60,20 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
   const { upstream } = engine;
   const rejects = engine.options.onExceeded === 'reject';
 
-  /** Decides, and arranges the report; call the returned function once the app is done. */
-  async function start(ctx: Context): Promise<{ route: RequestQuota; appFinished: () => void }> {
-    const route = await engine.begin(ctx);
+  /** Puts the decision on the request and arranges its report; returns what to call once the app is done. */
+  function attach(ctx: Context, route: RequestQuota): () => void {
     ctx.state.quotaRoute = route;
     ctx.state.quotaRoutes ??= {};
     ctx.state.quotaRoutes[upstream] = route;
-    return { route, appFinished: watchResponse(ctx.res, () => engine.finish(route, ctx, ctx.res)) };
+    return watchResponse(ctx.res, () => engine.finish(route, ctx, ctx.res));
   }
 
-  /** True when the request was answered with a 429 here. */
-  async function rejected(ctx: Context, route: RequestQuota): Promise<boolean> {
-    if (route.route !== 'fallback' || !rejects) return false;
+  async function reject(ctx: Context, route: RequestQuota): Promise<void> {
     const answer = await engine.rejection(route);
     if (handler) {
       try {
         await handler(ctx, route, answer);
-        return true;
+        return;
       } catch (error) {
         engine.handlerFailed(error);
       }
@@ -83,33 +81,34 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     ctx.status = answer.status;
     ctx.set(answer.headers);
     ctx.body = answer.body;
-    return true;
   }
 
-  const middleware = async function quotaGuardMiddleware(ctx: Context, next: Next): Promise<void> {
-    const { route, appFinished } = await start(ctx);
-    try {
-      if (await rejected(ctx, route)) return;
-      await next();
-    } finally {
+  /** Rejects or continues; `appFinished` runs when the rest of the chain has settled. */
+  function proceed(ctx: Context, next: Next, route: RequestQuota, appFinished?: () => void): Promise<void> {
+    const rest = route.route === 'fallback' && rejects ? reject(ctx, route) : next();
+    if (appFinished === undefined) return rest;
+    return rest.then(appFinished, (error: unknown) => {
       appFinished();
-    }
+      throw error;
+    });
+  }
+
+  // Not an async function: with the memory store a request is decided without awaiting a promise.
+  const middleware = function quotaGuardMiddleware(ctx: Context, next: Next): Promise<void> {
+    const started = engine.begin(ctx);
+    if (isPromiseLike(started)) return started.then((route) => proceed(ctx, next, route, attach(ctx, route)));
+    return proceed(ctx, next, started, attach(ctx, started));
   };
 
   function budget(budgetOptions: RouteBudgetOptions): Middleware {
     const routeBudget = engine.defineBudget(budgetOptions);
     return async function quotaBudgetMiddleware(ctx: Context, next: Next): Promise<void> {
       const existing = ctx.state.quotaRoutes?.[upstream] as RequestQuota | undefined;
-      // The guard may not be mounted with app.use: decide here then.
-      const started = existing ? undefined : await start(ctx);
-      const route = existing ?? started!.route;
-      try {
-        await engine.applyBudget(route, routeBudget);
-        if (await rejected(ctx, route)) return;
-        await next();
-      } finally {
-        started?.appFinished();
-      }
+      // Decided by the app-level middleware, or here when the guard was not mounted with app.use.
+      const route = existing ?? (await engine.begin(ctx));
+      const appFinished = existing ? undefined : attach(ctx, route);
+      await engine.applyBudget(route, routeBudget); // never rejects: store failures are counted
+      return proceed(ctx, next, route, appFinished);
     };
   }
 

@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryStore } from '../../src/index.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
 import type { AppSpec, Harness, SharedOptions, TestApp } from './apps.js';
 
@@ -356,6 +357,33 @@ export function describeAdapterScenarios(harness: Harness): void {
       const info = await guard.info();
       expect(info.problems.key).toBe(1);
       expect(info.guard.windows[0]!.windowUsageTokens).toBe(5);
+    });
+
+    it('serves when the store fails, routing by onStoreError', async () => {
+      const store = new MemoryStore();
+      const broken = Object.assign(Object.create(store) as MemoryStore, {
+        decide: () => {
+          throw new Error('store down');
+        },
+        record: () => Promise.reject(new Error('store down')),
+      });
+      const { guard, send, log } = setup({ store: broken });
+      const response = await send('/chat', { 'x-tokens': '5' });
+      expect(response.status).toBe(200);
+      expect(response.body.route).toMatchObject({ route: 'primary', reason: 'store_unavailable' });
+      expect((await guard.info()).problems.store).toBe(2); // the decision and the usage
+      expect(log.lines.filter((l) => l.message.includes('the store failed'))).toHaveLength(1);
+
+      const other = setup({
+        store: Object.assign(Object.create(new MemoryStore()) as MemoryStore, {
+          decide: () => Promise.reject(new Error('down')),
+        }),
+        onStoreError: 'fallback',
+      });
+      expect((await other.send('/chat')).body.route).toMatchObject({
+        route: 'fallback',
+        reason: 'store_unavailable',
+      });
     });
 
     it('answers its status as JSON', async () => {

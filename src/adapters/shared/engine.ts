@@ -122,14 +122,9 @@ export class QuotaEngine<Ctx> {
     if (route.route !== 'primary' || route.decision === undefined) return;
     const target: GuardTarget =
       route.key === undefined ? budget.shared : { upstream: budget.storeName, key: route.key };
-    let decided: Awaitable<Decision>;
-    try {
-      decided = this.store.decide(target);
-    } catch (error) {
-      this.storeFailed(error);
-      return;
-    }
-    return chain(decided, (decision): Awaitable<void> => {
+    // A store that fails now leaves the upstream's decision standing.
+    return chain(this.decideSafely(target), (decision): Awaitable<void> => {
+      if (decision === undefined) return;
       if (decision.route === 'primary') {
         route.budgets.push({ target, decision });
         if (decision.probe) {
@@ -147,7 +142,7 @@ export class QuotaEngine<Ctx> {
       }
       route.budgets.length = 0;
       route.refuse(budget.name, decision);
-      if (giveBack.some(isPromiseLike)) return Promise.all(giveBack).then(() => undefined);
+      return all(giveBack);
     });
   }
 
@@ -235,21 +230,22 @@ export class QuotaEngine<Ctx> {
   }
 
   private decideTarget(target: GuardTarget): Awaitable<RequestQuotaType> {
-    let decided: Awaitable<Decision>;
+    return chain(this.decideSafely(target), (decision) => this.routeFor(target, decision));
+  }
+
+  /** The store's decision, or undefined when the store failed (counted, never thrown). */
+  private decideSafely(target: GuardTarget): Awaitable<Decision | undefined> {
     try {
-      decided = this.store.decide(target);
+      const decided = this.store.decide(target);
+      if (!isPromiseLike(decided)) return decided;
+      return decided.catch((error: unknown) => {
+        this.storeFailed(error);
+        return undefined;
+      });
     } catch (error) {
       this.storeFailed(error);
-      return this.routeFor(target, undefined);
+      return undefined;
     }
-    if (!isPromiseLike(decided)) return this.routeFor(target, decided);
-    return decided.then(
-      (decision) => this.routeFor(target, decision),
-      (error: unknown) => {
-        this.storeFailed(error);
-        return this.routeFor(target, undefined);
-      },
-    );
   }
 
   private routeFor(target: GuardTarget, decision: Decision | undefined): RequestQuotaType {
