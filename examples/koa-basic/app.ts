@@ -7,6 +7,7 @@ import Koa from 'koa';
 import { quotaGuard } from '../../src/adapters/koa.js';
 import type { Clock } from '../../src/index.js';
 import { forward, tokensOf } from '../shared/forward.js';
+import { exampleWindows } from '../shared/guard-windows.js';
 
 export interface ExampleOptions {
   primaryUrl: string;
@@ -18,10 +19,7 @@ export interface ExampleOptions {
 export function createApp({ primaryUrl, fallbackUrl, clock }: ExampleOptions) {
   const anthropic = quotaGuard({
     upstream: 'anthropic',
-    windows: [
-      { window: '5h', budget: 20_000 },
-      { window: '7d', budget: 200_000 },
-    ],
+    windows: exampleWindows,
     probeInterval: '30s',
     // The handler leaves the primary's usage in ctx.state; the guard reads it when the response is over.
     usage: (ctx) => ctx.state.tokens as number | undefined,

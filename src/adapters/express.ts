@@ -5,10 +5,11 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Awaitable } from '../stores/store.js';
 import { chain, isPromiseLike } from './shared/awaitable.js';
-import type { QuotaEngine as Engine, MiddlewareInfo } from './shared/engine.js';
+import type { QuotaEngine as Engine } from './shared/engine.js';
 import { QuotaEngine } from './shared/engine.js';
 import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
 import { resolveMiddlewareOptions } from './shared/options.js';
+import type { GuardHandles } from './shared/public-types.js';
 import type { QuotaRoute, RequestQuota } from './shared/quota-route.js';
 import type { Rejection } from './shared/reject.js';
 import { watchResponse } from './shared/response-watch.js';
@@ -36,20 +37,7 @@ export interface ExpressQuotaGuardOptions extends MiddlewareOptions {
 }
 
 /** The middleware, with the guard's other handles on it. */
-export interface ExpressQuotaGuard extends RequestHandler {
-  readonly upstream: string;
-  /** Resolves once startup baselines are loaded (or given up on after `baselineTimeout`). */
-  readonly ready: Promise<void>;
-  /** A budget only this route is charged to and consults, on top of the upstream's windows. */
-  budget(options: RouteBudgetOptions): RequestHandler;
-  /** A handler answering the guard's state as JSON (`?key=` for a tenant). */
-  statusHandler(): RequestHandler;
-  info(key?: string): Promise<MiddlewareInfo>;
-  /** This guard's decision on a request (when several guards run on one app). */
-  routeOf(req: Request): QuotaRoute | undefined;
-  /** Resolves when every decided request's response has been reported. */
-  settled(): Promise<void>;
-}
+export interface ExpressQuotaGuard extends RequestHandler, GuardHandles<RequestHandler, Request> {}
 
 interface Ctx {
   req: Request;
@@ -170,9 +158,4 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
   });
 }
 
-export type { MiddlewareInfo } from './shared/engine.js';
-export type { BaselineLoader, BaselineRequest, RouteBudgetOptions } from './shared/options.js';
-export type { CapErrorClassifier, CapErrorInput, UpstreamOutcome } from './shared/outcome.js';
-export type { ProblemCounts } from './shared/problems.js';
-export type { QuotaRoute, RouteReason } from './shared/quota-route.js';
-export type { Rejection, RejectionBody } from './shared/reject.js';
+export type * from './shared/public-types.js';

@@ -4,10 +4,10 @@
  */
 import type { Context, Middleware, Next } from 'koa';
 import { isPromiseLike } from './shared/awaitable.js';
-import type { MiddlewareInfo } from './shared/engine.js';
 import { QuotaEngine } from './shared/engine.js';
 import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
 import { resolveMiddlewareOptions } from './shared/options.js';
+import type { GuardHandles } from './shared/public-types.js';
 import type { QuotaRoute, RequestQuota } from './shared/quota-route.js';
 import type { Rejection } from './shared/reject.js';
 import { watchResponse } from './shared/response-watch.js';
@@ -33,20 +33,7 @@ export interface KoaQuotaGuardOptions extends MiddlewareOptions {
 }
 
 /** The middleware, with the guard's other handles on it. */
-export interface KoaQuotaGuard extends Middleware {
-  readonly upstream: string;
-  /** Resolves once startup baselines are loaded (or given up on after `baselineTimeout`). */
-  readonly ready: Promise<void>;
-  /** A budget only this route is charged to and consults, on top of the upstream's windows. */
-  budget(options: RouteBudgetOptions): Middleware;
-  /** Middleware answering the guard's state as JSON (`?key=` for a tenant). */
-  statusHandler(): Middleware;
-  info(key?: string): Promise<MiddlewareInfo>;
-  /** This guard's decision on a request (when several guards run on one app). */
-  routeOf(ctx: Context): QuotaRoute | undefined;
-  /** Resolves when every decided request's response has been reported. */
-  settled(): Promise<void>;
-}
+export interface KoaQuotaGuard extends Middleware, GuardHandles<Middleware, Context> {}
 
 /**
  * @example
@@ -130,9 +117,4 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
   });
 }
 
-export type { MiddlewareInfo } from './shared/engine.js';
-export type { BaselineLoader, BaselineRequest, RouteBudgetOptions } from './shared/options.js';
-export type { CapErrorClassifier, CapErrorInput, UpstreamOutcome } from './shared/outcome.js';
-export type { ProblemCounts } from './shared/problems.js';
-export type { QuotaRoute, RouteReason } from './shared/quota-route.js';
-export type { Rejection, RejectionBody } from './shared/reject.js';
+export type * from './shared/public-types.js';

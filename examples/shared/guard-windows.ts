@@ -1,0 +1,7 @@
+import type { WindowOptions } from '../../src/index.js';
+
+/** The examples' quota: small, so a few requests show the guard at work. */
+export const exampleWindows: WindowOptions[] = [
+  { window: '5h', budget: 20_000 },
+  { window: '7d', budget: 200_000 },
+];

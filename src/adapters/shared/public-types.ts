@@ -1,0 +1,28 @@
+/** The types both adapters publish, so each subpath is complete on its own. */
+import type { MiddlewareInfo } from './engine.js';
+import type { RouteBudgetOptions } from './options.js';
+import type { QuotaRoute } from './quota-route.js';
+
+export type { MiddlewareInfo } from './engine.js';
+export type { HeadersLike } from './headers.js';
+export type { BaselineLoader, BaselineRequest, MiddlewareOptions, RouteBudgetOptions } from './options.js';
+export type { CapErrorClassifier, CapErrorInput, UpstreamOutcome } from './outcome.js';
+export type { ProblemCounts } from './problems.js';
+export type { QuotaRoute, RouteReason } from './quota-route.js';
+export type { Rejection, RejectionBody } from './reject.js';
+
+/** What the middleware carries besides being one: the same in every adapter. */
+export interface GuardHandles<Handler, Request> {
+  readonly upstream: string;
+  /** Resolves once startup baselines are loaded (or given up on after `baselineTimeout`). */
+  readonly ready: Promise<void>;
+  /** A budget only this route is charged to and consults, on top of the upstream's windows. */
+  budget(options: RouteBudgetOptions): Handler;
+  /** A handler answering the guard's state as JSON (`?key=` for a tenant). */
+  statusHandler(): Handler;
+  info(key?: string): Promise<MiddlewareInfo>;
+  /** This guard's decision on a request (when several guards run on one app). */
+  routeOf(request: Request): QuotaRoute | undefined;
+  /** Resolves when every decided request's response has been reported. */
+  settled(): Promise<void>;
+}
