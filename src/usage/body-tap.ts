@@ -1,0 +1,182 @@
+import type { Transform } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
+import { usageFromJson } from './json-usage.js';
+import { SseUsage } from './sse-usage.js';
+import type { TokenUsage, VendorChoice } from './token-usage.js';
+
+/** What a tapped body held, once it ended. */
+export interface BodyReading {
+  usage: TokenUsage | undefined;
+  /** The stream reached its terminal event, or the JSON body was read whole. */
+  complete: boolean;
+  /** The parsed JSON body (for cap-error classification), when it was JSON and under the cap. */
+  json: unknown;
+  /** A stream's error event payload, if any. */
+  streamError: Record<string, unknown> | undefined;
+  /** Why usage could not be read, if it could not. */
+  problem: 'malformed' | 'too_large' | 'no_usage' | 'decompress' | undefined;
+}
+
+export interface BodyTapOptions {
+  vendor: VendorChoice;
+  contentType: string | undefined;
+  contentEncoding: string | undefined;
+  /** Bytes of a JSON body kept for parsing; beyond them the body is passed on unread. */
+  maxJsonBytes: number;
+  /** Characters one SSE event may span; a longer one ends extraction for the stream. */
+  maxEventChars: number;
+}
+
+/**
+ * Reads token usage from a response body as it passes, without holding it: the bytes the
+ * client gets are never touched. SSE bodies go through an incremental parser (memory bounded
+ * by the largest event); JSON bodies are kept up to a cap and parsed at the end; compressed
+ * bodies are decompressed on a side copy.
+ */
+export class BodyTap {
+  private readonly options: BodyTapOptions;
+  private kind: 'sse' | 'json' | undefined;
+  private readonly decoder = new StringDecoder('utf8');
+  private parser: EventSourceParser | undefined;
+  private readonly sse: SseUsage;
+  private jsonParts: string[] = [];
+  /** Decoded body bytes seen so far. */
+  private bytes = 0;
+  private tooLarge = false;
+  private sseFailed = false;
+  private decompressor: Transform | undefined;
+  private decompressFailed = false;
+  private ended: Promise<void> | undefined;
+
+  constructor(options: BodyTapOptions) {
+    this.options = options;
+    this.sse = new SseUsage(options.vendor);
+    const type = options.contentType?.toLowerCase() ?? '';
+    if (type.includes('text/event-stream')) this.kind = 'sse';
+    else if (type.includes('json')) this.kind = 'json';
+    const encoding = options.contentEncoding?.toLowerCase().trim();
+    if (encoding === 'gzip' || encoding === 'x-gzip')
+      this.decompressor = createGunzip({ finishFlush: constants.Z_SYNC_FLUSH });
+    else if (encoding === 'deflate')
+      this.decompressor = createInflate({ finishFlush: constants.Z_SYNC_FLUSH });
+    else if (encoding === 'br')
+      this.decompressor = createBrotliDecompress({ finishFlush: constants.BROTLI_OPERATION_FLUSH });
+    if (this.decompressor) {
+      this.decompressor.on('data', (chunk: Buffer) => this.consume(chunk));
+      this.decompressor.on('error', () => {
+        this.decompressFailed = true;
+      });
+    }
+  }
+
+  /** A chunk as the app writes it. */
+  write(chunk: Buffer | Uint8Array | string): void {
+    if (this.ended) return;
+    if (this.decompressor) {
+      if (!this.decompressFailed) this.decompressor.write(chunk);
+      return;
+    }
+    this.consume(chunk);
+  }
+
+  /** The body is over (or cut off): read what was seen. */
+  async end(): Promise<BodyReading> {
+    this.ended ??= this.flush();
+    await this.ended;
+    return this.reading();
+  }
+
+  private flush(): Promise<void> {
+    const decompressor = this.decompressor;
+    if (!decompressor || this.decompressFailed) return Promise.resolve(this.finishText());
+    return new Promise<void>((resolve) => {
+      decompressor.once('end', resolve);
+      decompressor.once('error', () => resolve());
+      decompressor.end();
+    }).then(() => this.finishText());
+  }
+
+  private finishText(): void {
+    const rest = this.decoder.end();
+    if (rest) this.consumeText(rest);
+  }
+
+  private consume(chunk: Buffer | Uint8Array | string): void {
+    this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    // The decoder holds back a UTF-8 character split across chunks until it is whole.
+    const text =
+      typeof chunk === 'string'
+        ? chunk
+        : this.decoder.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    if (text) this.consumeText(text);
+  }
+
+  private consumeText(text: string): void {
+    if (this.kind === undefined) {
+      // No telling content type: the first characters tell.
+      const start = text.trimStart();
+      if (start === '') return;
+      this.kind = start.startsWith('{') || start.startsWith('[') ? 'json' : 'sse';
+    }
+    if (this.kind === 'sse') this.feedSse(text);
+    else this.feedJson(text);
+  }
+
+  private feedSse(text: string): void {
+    if (this.sseFailed) return;
+    this.parser ??= createParser({
+      onEvent: (event) => this.sse.onEvent(event.data, event.event),
+      onError: (error) => {
+        if ((error as { type?: string }).type === 'max-buffer-size-exceeded') this.sseFailed = true;
+      },
+      maxBufferSize: this.options.maxEventChars,
+    });
+    try {
+      this.parser.feed(text);
+    } catch {
+      this.sseFailed = true;
+    }
+  }
+
+  private feedJson(text: string): void {
+    if (this.tooLarge) return;
+    if (this.bytes > this.options.maxJsonBytes) {
+      this.tooLarge = true;
+      this.jsonParts = [];
+      return;
+    }
+    this.jsonParts.push(text);
+  }
+
+  private reading(): BodyReading {
+    if (this.kind === 'json') return this.jsonReading();
+    const usage = this.sse.usage;
+    let problem: BodyReading['problem'];
+    if (this.decompressFailed) problem = 'decompress';
+    else if (this.sseFailed) problem = 'too_large';
+    else if (!this.sse.complete) problem = this.sse.malformed > 0 ? 'malformed' : 'no_usage';
+    return { usage, complete: this.sse.complete, json: undefined, streamError: this.sse.error, problem };
+  }
+
+  private jsonReading(): BodyReading {
+    const base = { usage: undefined, complete: false, json: undefined, streamError: undefined };
+    if (this.decompressFailed) return { ...base, problem: 'decompress' };
+    if (this.tooLarge) return { ...base, problem: 'too_large' };
+    let json: unknown;
+    try {
+      json = JSON.parse(this.jsonParts.join(''));
+    } catch {
+      return { ...base, problem: 'malformed' };
+    }
+    const usage = usageFromJson(json, this.options.vendor);
+    return {
+      usage,
+      complete: usage !== undefined,
+      json,
+      streamError: undefined,
+      problem: usage ? undefined : 'no_usage',
+    };
+  }
+}

@@ -1,0 +1,103 @@
+import { anthropicUsage, geminiUsage, openaiUsage, vendorOf } from './json-usage.js';
+import { isRecord, type TokenUsage, type VendorChoice } from './token-usage.js';
+
+/**
+ * Follows the usage a stream of server-sent events reports, event by event:
+ * - Anthropic: `message_start.message.usage`, then `message_delta.usage`, whose counts are
+ *   cumulative (the last one wins, they are never added up); `message_stop` ends it.
+ * - OpenAI Chat Completions: the chunk with `usage` (sent when the request set
+ *   `stream_options.include_usage`); `[DONE]` ends it.
+ * - OpenAI Responses: `response.completed` (or `.incomplete` / `.failed`) with `response.usage`.
+ * - Gemini: `usageMetadata` in every chunk, cumulative: the last one wins.
+ */
+export class SseUsage {
+  private current: TokenUsage | undefined;
+  /** True once the stream said it is over (a terminal event with its final usage). */
+  complete = false;
+  /** Events whose data was not JSON (other than `[DONE]`). */
+  malformed = 0;
+  /** The first error event's payload, if the stream carried one (e.g. Anthropic's `overloaded_error`). */
+  error: Record<string, unknown> | undefined;
+  private readonly choice: VendorChoice;
+
+  constructor(choice: VendorChoice) {
+    this.choice = choice;
+  }
+
+  get usage(): TokenUsage | undefined {
+    return this.current;
+  }
+
+  onEvent(data: string, event: string | undefined): void {
+    if (data === '[DONE]') {
+      this.complete = this.complete || this.current !== undefined;
+      return;
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(data);
+    } catch {
+      this.malformed++;
+      return;
+    }
+    if (!isRecord(payload)) return;
+    if (event === 'error' || payload.type === 'error') {
+      this.error ??= payload;
+      return;
+    }
+    const vendor = this.choice === 'auto' ? vendorOf(payload) : this.choice;
+    if (vendor === 'anthropic') this.anthropic(payload);
+    else if (vendor === 'openai') this.openai(payload);
+    else if (vendor === 'gemini') this.gemini(payload);
+  }
+
+  private gemini(payload: Record<string, unknown>): void {
+    if (isRecord(payload.usageMetadata)) this.current = geminiUsage(payload.usageMetadata);
+    const candidates = Array.isArray(payload.candidates) ? payload.candidates : [];
+    // The last chunk says why the answer ended.
+    if (candidates.some((c) => isRecord(c) && typeof c.finishReason === 'string'))
+      this.complete = this.current !== undefined;
+  }
+
+  private anthropic(payload: Record<string, unknown>): void {
+    if (payload.type === 'message_start' && isRecord(payload.message) && isRecord(payload.message.usage)) {
+      this.current = anthropicUsage(payload.message.usage);
+    } else if (payload.type === 'message_delta' && isRecord(payload.usage)) {
+      // Cumulative: the delta's fields replace the start's; fields it leaves out keep theirs.
+      const delta = anthropicUsage(payload.usage);
+      const base = this.current;
+      const has = (key: string) => key in (payload.usage as Record<string, unknown>);
+      this.current = {
+        vendor: 'anthropic',
+        inputTokens: has('input_tokens') || !base ? delta.inputTokens : base.inputTokens,
+        outputTokens: delta.outputTokens,
+        cacheCreationInputTokens:
+          has('cache_creation_input_tokens') || !base
+            ? delta.cacheCreationInputTokens
+            : base.cacheCreationInputTokens,
+        cacheReadInputTokens:
+          has('cache_read_input_tokens') || !base ? delta.cacheReadInputTokens : base.cacheReadInputTokens,
+      };
+    } else if (payload.type === 'message_stop') {
+      this.complete = this.current !== undefined;
+    }
+  }
+
+  private openai(payload: Record<string, unknown>): void {
+    if (isRecord(payload.usage)) {
+      this.current = openaiUsage(payload.usage);
+      return;
+    }
+    const type = payload.type;
+    if (
+      typeof type === 'string' &&
+      type.startsWith('response.') &&
+      isRecord(payload.response) &&
+      isRecord(payload.response.usage)
+    ) {
+      this.current = openaiUsage(payload.response.usage);
+      if (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed')
+        this.complete = true;
+    }
+  }
+}
