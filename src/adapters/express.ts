@@ -7,6 +7,7 @@ import type { Awaitable } from '../stores/store.js';
 import { chain, isPromiseLike } from './shared/awaitable.js';
 import type { QuotaEngine as Engine } from './shared/engine.js';
 import { QuotaEngine } from './shared/engine.js';
+import { tapBody } from './shared/express-body.js';
 import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
 import { resolveMiddlewareOptions } from './shared/options.js';
 import type { GuardHandles } from './shared/public-types.js';
@@ -67,18 +68,15 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
     req.quotaRoute = route;
     req.quotaRoutes ??= {};
     req.quotaRoutes[upstream] = route;
+    const body = tapBody(res, engine);
     // Express does not say when a handler is done; ending the response is the sign, and
-    // `res.writableEnded` tells it at close. Only when the client left first is `res.end`
-    // wrapped, to catch the app finishing later: the common path stays untouched.
+    // `res.writableEnded` tells it at close. When the client left first, the end of the body
+    // (which the app may still write) is awaited.
     watchResponse(
       res,
-      () => engine.finish(route, { req, res }, res),
+      () => engine.finish(route, { req, res }, res, body.tap),
       (appFinished) => {
-        const end = res.end;
-        res.end = function endAndReport(this: Response, ...args: Parameters<Response['end']>) {
-          appFinished();
-          return end.apply(this, args);
-        } as Response['end'];
+        body.onEnd = appFinished;
       },
     );
   }

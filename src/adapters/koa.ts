@@ -3,8 +3,10 @@
  * each response back to the guard.
  */
 import type { Context, Middleware, Next } from 'koa';
+import type { BodyTap } from '../usage/body-tap.js';
 import { isPromiseLike } from './shared/awaitable.js';
 import { QuotaEngine } from './shared/engine.js';
+import { tapKoaBody } from './shared/koa-body.js';
 import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
 import { resolveMiddlewareOptions } from './shared/options.js';
 import type { GuardHandles } from './shared/public-types.js';
@@ -52,7 +54,13 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     ctx.state.quotaRoute = route;
     ctx.state.quotaRoutes ??= {};
     ctx.state.quotaRoutes[upstream] = route;
-    return watchResponse(ctx.res, () => engine.finish(route, ctx, ctx.res));
+    let tap: BodyTap | undefined;
+    const appFinished = watchResponse(ctx.res, () => engine.finish(route, ctx, ctx.res, tap));
+    return () => {
+      // The app is done: its body is set, not yet sent. Tap it now, on its way out.
+      if (route.route === 'primary' && !route.reported) tap = tapKoaBody(ctx, engine);
+      appFinished();
+    };
   }
 
   async function reject(ctx: Context, route: RequestQuota): Promise<void> {

@@ -153,11 +153,12 @@ export abstract class BaseGuard implements WindowHost {
   }
 
   /**
-   * Reports that the upstream said its cap is reached. Every window goes to `quota_exceeded`
-   * and stays there until a probe succeeds; with `retryAfterMs` (the upstream's raw delay),
-   * probes wait `max(retryAfterMs × 1.1, probeInterval)`.
+   * Reports that the upstream said its cap is reached. Every window (or only the one named, when
+   * the vendor said which is spent) goes to `quota_exceeded` and stays there until a probe
+   * succeeds; with `retryAfterMs` (the upstream's raw delay), probes wait
+   * `max(retryAfterMs × 1.1, probeInterval)`.
    */
-  notifyCapError(retryAfterMs?: number): void {
+  notifyCapError(retryAfterMs?: number, target: WindowSelector = {}): void {
     if (!this.settings.enabled) return;
     let retry = retryAfterMs;
     if (retry !== undefined && !isUsableTokens(retry)) {
@@ -168,7 +169,7 @@ export abstract class BaseGuard implements WindowHost {
       retry = undefined;
     }
     const now = this.settings.clock.now();
-    for (const w of this.windows) w.capError(now, retry);
+    for (const w of this.selectWindows(target)) w.capError(now, retry);
   }
 
   /**

@@ -75,8 +75,8 @@ export class MemoryStore implements QuotaStore {
     this.guard(target).recordSuccess(decision);
   }
 
-  capError(target: GuardTarget, retryAfterMs?: number): void {
-    this.guard(target).notifyCapError(retryAfterMs);
+  capError(target: GuardTarget, retryAfterMs?: number, selector?: WindowSelector): void {
+    this.guard(target).notifyCapError(retryAfterMs, selector);
   }
 
   releaseProbe(target: GuardTarget, decision: Decision): void {

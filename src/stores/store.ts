@@ -33,7 +33,8 @@ export interface QuotaStore {
   decide(target: GuardTarget): Awaitable<Decision>;
   record(target: GuardTarget, tokens: number): Awaitable<void>;
   success(target: GuardTarget, decision?: Decision): Awaitable<void>;
-  capError(target: GuardTarget, retryAfterMs?: number): Awaitable<void>;
+  /** A cap error; `selector` limits it to one window when the vendor said which is spent. */
+  capError(target: GuardTarget, retryAfterMs?: number, selector?: WindowSelector): Awaitable<void>;
   /** Gives back the probe slot of a decision whose request did not go to the primary after all. */
   releaseProbe(target: GuardTarget, decision: Decision): Awaitable<void>;
   loadBaseline(target: GuardTarget, baseline: Baseline, selector?: WindowSelector): Awaitable<void>;

@@ -101,6 +101,7 @@ function primaryAnswer(headers: Record<string, string | string[] | undefined>) {
     retryAfter: header('x-retry-after'),
     hold: header('x-hold'),
     report: header('x-report'),
+    error: header('x-error'),
   };
 }
 
@@ -146,7 +147,11 @@ export const expressHarness: Harness = {
       );
       res
         .status(req.quotaRoute?.route === 'primary' ? answer.status : 200)
-        .json({ route: describeRoute(req.quotaRoute), routes });
+        .json({
+          route: describeRoute(req.quotaRoute),
+          routes,
+          ...(answer.error ? { error: { type: 'rate_limit_error', message: answer.error } } : {}),
+        });
     };
     app.post('/chat', handler);
     if (spec.budget) app.post('/budgeted', first.budget(spec.budget), handler);
@@ -204,7 +209,11 @@ export const koaHarness: Harness = {
         Object.entries(ctx.state.quotaRoutes ?? {}).map(([k, v]) => [k, describeRoute(v)]),
       );
       ctx.status = ctx.state.quotaRoute?.route === 'primary' ? answer.status : 200;
-      ctx.body = { route: describeRoute(ctx.state.quotaRoute), routes };
+      ctx.body = {
+        route: describeRoute(ctx.state.quotaRoute),
+        routes,
+        ...(answer.error ? { error: { type: 'rate_limit_error', message: answer.error } } : {}),
+      };
     };
     router.post('/chat', handler);
     if (spec.budget) router.post('/budgeted', first.budget(spec.budget), handler);

@@ -72,7 +72,11 @@ export function describeAdapterScenarios(harness: Harness): void {
 
     it('takes a 429 with Retry-After in seconds for a cap error', async () => {
       const { guard, clock, send } = setup();
-      await send('/chat', { 'x-status': '429', 'x-retry-after': '120' });
+      await send('/chat', {
+        'x-status': '429',
+        'x-retry-after': '120',
+        'x-error': "You've reached your usage limit",
+      });
       const info = await guard.info();
       expect(info.guard.windows[0]).toMatchObject({ state: 'quota_exceeded', capErrorActive: true });
       // max(120 s × 1.1, 1 min)
@@ -82,7 +86,11 @@ export function describeAdapterScenarios(harness: Harness): void {
 
     it('takes a Retry-After HTTP-date', async () => {
       const { guard, clock, send } = setup();
-      await send('/chat', { 'x-status': '429', 'x-retry-after': new Date(NOW + 10 * M).toUTCString() });
+      await send('/chat', {
+        'x-status': '429',
+        'x-retry-after': new Date(NOW + 10 * M).toUTCString(),
+        'x-error': 'quota exceeded',
+      });
       expect((await guard.info()).guard.nextProbeAt).toBe(clock.now() + 11 * M);
     });
 
@@ -347,7 +355,11 @@ export function describeAdapterScenarios(harness: Harness): void {
 
     it('clamps an absurd Retry-After', async () => {
       const { guard, clock, send } = setup({ maxRetryAfter: '1h' });
-      await send('/chat', { 'x-status': '429', 'x-retry-after': String(365 * 86_400) });
+      await send('/chat', {
+        'x-status': '429',
+        'x-retry-after': String(365 * 86_400),
+        'x-error': 'usage limit',
+      });
       expect((await guard.info()).guard.nextProbeAt).toBe(clock.now() + 66 * M);
     });
 

@@ -4,14 +4,16 @@ import { isUsableTokens } from '../../core/baseline.js';
 import type { Clock } from '../../core/clock.js';
 import type { Decision } from '../../core/decision.js';
 import { type ResolvedWindow, resolveUpstreamOptions } from '../../core/options.js';
-import { parseRetryAfter } from '../../core/retry-after.js';
 import type { UpstreamInfo } from '../../core/upstream-guard.js';
 import type { Awaitable, GuardTarget, QuotaStore, StoreStats } from '../../stores/store.js';
+import { BodyTap } from '../../usage/body-tap.js';
+import type { UpstreamErrorClass } from '../../usage/classify.js';
+import type { VendorWindowReading } from '../../usage/vendor-headers.js';
 import { all, chain, isPromiseLike, withTimeout } from './awaitable.js';
 import { defineRouteBudget, type RouteBudget } from './budgets.js';
-import { headerValue } from './headers.js';
 import type { ResolvedMiddlewareOptions, RouteBudgetOptions } from './options.js';
-import { isSuccessStatus, type UpstreamOutcome } from './outcome.js';
+import type { UpstreamOutcome } from './outcome.js';
+import { OutcomeReporter, type UpstreamErrorCounts } from './outcomes.js';
 import { type ProblemCounts, ProblemLog } from './problems.js';
 import {
   RequestQuota,
@@ -37,6 +39,10 @@ export interface MiddlewareInfo {
   inFlight: number;
   /** The store's own size, where it tells it (tenant guards kept and evicted). */
   store?: StoreStats;
+  /** Error answers of the primary by kind: caps (the guard held back) and transient ones (it did not). */
+  upstreamErrors: UpstreamErrorCounts;
+  /** What the vendor last reported about its windows (utilization headers), by window. */
+  vendor?: Record<string, VendorWindowReading>;
 }
 
 /** The response as the hook sees it once it is over. */
@@ -66,6 +72,7 @@ export class QuotaEngine<Ctx> {
   private readonly tenantBaselines: LRUCache<string, true | Promise<void>> | undefined;
   private readonly wallClock: Clock;
   private readonly callbacks: RouteCallbacks;
+  private readonly outcomes: OutcomeReporter<Ctx>;
   private readonly storeDown: RouteFields;
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
@@ -84,9 +91,17 @@ export class QuotaEngine<Ctx> {
       reason: 'store_unavailable',
       state: 'within_quota',
     };
+    this.outcomes = new OutcomeReporter(
+      options,
+      this.store,
+      this.problems,
+      this.windows,
+      this.wallClock,
+      (fn) => this.call(fn),
+    );
     this.callbacks = {
       apply: (route, outcome) => this.apply(route, outcome),
-      capError: async (route, retryAfterMs) => this.reportCapError(route, retryAfterMs),
+      capError: async (route, retryAfterMs) => this.outcomes.capError(route.target, retryAfterMs),
     };
     this.tenantBaselines = options.loadBaseline ? new LRUCache({ max: options.maxKeys }) : undefined;
     // A synchronous store throws here, at construction, for a clash or bad options.
@@ -147,21 +162,44 @@ export class QuotaEngine<Ctx> {
   }
 
   /**
-   * Reports the response to the guard once it is over (finished, or the client went away).
-   * Synchronous with a synchronous store and usage function: no promise per request.
+   * A tap for a response body, when something must be read from it: the usage (built-in
+   * extractors), or an error answer's body (for the classifier). Undefined otherwise: a
+   * plain response pays nothing.
    */
-  finish(route: RequestQuotaType, ctx: Ctx, response: FinishedResponse): void {
+  openTap(status: number, contentType: unknown, contentEncoding: unknown): BodyTap | undefined {
+    if (this.options.vendor === undefined && status < 400) return undefined;
+    return new BodyTap({
+      vendor: this.options.vendor ?? 'auto',
+      contentType: typeof contentType === 'string' ? contentType : undefined,
+      contentEncoding: typeof contentEncoding === 'string' ? contentEncoding : undefined,
+      maxJsonBytes: this.options.maxJsonBytes,
+      maxEventChars: this.options.maxEventBytes,
+    });
+  }
+
+  /**
+   * Reports the response to the guard once it is over (finished, or the client went away).
+   * Synchronous with a synchronous store, no tap and a synchronous usage function: no promise
+   * per request.
+   */
+  finish(route: RequestQuotaType, ctx: Ctx, response: FinishedResponse, tap?: BodyTap): void {
     if (route.reported || route.route !== 'primary') {
       this.requestDone();
       return;
     }
-    let done: Awaitable<void>;
+    const status = response.headersSent ? response.statusCode : undefined;
+    let done: Awaitable<unknown>;
     try {
-      done = chain(this.usageOf(ctx), (tokens) => {
-        const outcome: UpstreamOutcome = { headers: response.getHeaders() };
-        if (tokens !== undefined) outcome.tokens = tokens;
-        if (response.headersSent) outcome.status = response.statusCode;
-        return this.applyNow(route, outcome);
+      done = chain(tap ? tap.end() : undefined, (reading) => {
+        const fromBody = this.outcomes.tokens(reading, status);
+        return chain(fromBody === undefined ? this.usageOf(ctx) : fromBody, (tokens) => {
+          const outcome: UpstreamOutcome = { headers: response.getHeaders() };
+          if (tokens !== undefined) outcome.tokens = tokens;
+          if (status !== undefined) outcome.status = status;
+          const body = reading?.json ?? reading?.streamError;
+          if (body !== undefined) outcome.body = body;
+          return this.outcomes.apply(route, outcome);
+        });
       });
     } catch (error) {
       // Only a bug of ours gets here; the request is over either way.
@@ -199,7 +237,12 @@ export class QuotaEngine<Ctx> {
       budgets,
       problems: { ...this.problems.counts },
       inFlight: this.inFlight,
+      upstreamErrors: { ...this.outcomes.errors },
     };
+    const vendor = this.outcomes.vendorInfo(
+      key === undefined ? undefined : boundKey(key, this.options.maxKeyLength),
+    );
+    if (vendor) info.vendor = vendor;
     if (this.store.stats) info.store = await this.store.stats();
     return info;
   }
@@ -368,67 +411,9 @@ export class QuotaEngine<Ctx> {
     return value;
   }
 
-  /** `report()` from the app: always a promise. */
-  private async apply(route: RequestQuotaType, outcome: UpstreamOutcome): Promise<void> {
-    await this.applyNow(route, outcome);
-  }
-
-  private applyNow(route: RequestQuotaType, outcome: UpstreamOutcome): Awaitable<void> {
-    const { tokens, status, headers, body } = outcome;
-    const pending: Array<Awaitable<void>> = [];
-    if (tokens !== undefined) {
-      if (typeof tokens !== 'number' || !isUsableTokens(tokens)) {
-        this.problems.report(
-          'usage',
-          `report() got tokens ${JSON.stringify(tokens) ?? typeof tokens}; ignored`,
-        );
-      } else if (tokens > 0) {
-        pending.push(this.call(() => this.store.record(route.target, tokens)));
-        for (const b of route.budgets) pending.push(this.call(() => this.store.record(b.target, tokens)));
-      }
-    }
-    if (status !== undefined) {
-      let capped = false;
-      try {
-        capped = this.options.isCapError({ status, headers, body });
-      } catch (error) {
-        this.problems.report(
-          'classifier',
-          'isCapError threw; the response was not taken for a cap error',
-          error,
-        );
-      }
-      const decision = route.decision;
-      if (capped) {
-        pending.push(this.reportCapError(route, this.retryAfterOf(headers)));
-      } else if (isSuccessStatus(status) && decision !== undefined) {
-        // Without its decision a success would end any exceeded period (the reference's rule):
-        // when the store failed to decide, a success proves nothing about the current period.
-        pending.push(this.call(() => this.store.success(route.target, decision)));
-        for (const b of route.budgets)
-          pending.push(this.call(() => this.store.success(b.target, b.decision)));
-      }
-    }
-    return all(pending);
-  }
-
-  private reportCapError(route: RequestQuotaType, retryAfterMs: number | undefined): Awaitable<void> {
-    const clamped =
-      retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, this.options.maxRetryAfterMs);
-    return this.call(() => this.store.capError(route.target, clamped));
-  }
-
-  private retryAfterOf(headers: UpstreamOutcome['headers']): number | undefined {
-    const value = headerValue(headers, 'retry-after');
-    if (value === undefined) return undefined;
-    const ms = parseRetryAfter(value, this.wallClock.now());
-    if (ms === undefined) {
-      this.problems.report(
-        'retryAfter',
-        `could not read Retry-After ${JSON.stringify(value)}; using the probe interval`,
-      );
-    }
-    return ms;
+  /** `report()` from the app: always a promise, of what the answer meant. */
+  private async apply(route: RequestQuotaType, outcome: UpstreamOutcome): Promise<UpstreamErrorClass> {
+    return this.outcomes.apply(route, outcome);
   }
 
   private async infoParts(key: string | undefined, onlyBudget?: string) {

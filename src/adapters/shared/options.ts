@@ -12,7 +12,11 @@ import {
 } from '../../core/options.js';
 import { MemoryStore } from '../../stores/memory-store.js';
 import type { QuotaStore } from '../../stores/store.js';
-import { type CapErrorClassifier, defaultIsCapError } from './outcome.js';
+import { classifyUpstreamError } from '../../usage/classify.js';
+import { defaultWeigh, type VendorChoice, type Weigh } from '../../usage/token-usage.js';
+import type { CapErrorClassifier, UpstreamErrorClassifier } from './outcome.js';
+
+const VENDOR_CHOICES: readonly VendorChoice[] = ['anthropic', 'openai', 'gemini', 'auto'];
 
 /** What a baseline loader is asked for: one window of one upstream (and tenant). */
 export interface BaselineRequest {
@@ -48,8 +52,18 @@ export interface MiddlewareOptions extends Omit<GuardSettings, 'name'> {
   loadBaseline?: BaselineLoader;
   /** How long requests wait for baselines before the guard serves without them. Default `'5s'`. */
   baselineTimeout?: Duration;
-  /** Tells a cap error from other failures. Default: status 429. */
+  /** Tells a cap error from other failures with a yes or no; overrides `classify`. */
   isCapError?: CapErrorClassifier;
+  /** Tells a cap error from a transient one from anything else. Default: `classifyUpstreamError`. */
+  classify?: UpstreamErrorClassifier;
+  /** Turns a vendor's usage object into the tokens charged (built-in extractors). Default: every token. */
+  weigh?: Weigh;
+  /** JSON bodies longer than this are not read for usage (the miss is counted). Default 1 MiB. */
+  maxJsonBytes?: number;
+  /** One SSE event longer than this ends extraction for that stream. Default 1 MiB. */
+  maxEventBytes?: number;
+  /** Let a window the vendor reports at or over the threshold go to `quota_exceeded` with the vendor's reset. Default `false`. */
+  calibrate?: boolean;
   /** Longest `Retry-After` believed; longer ones are clamped. Default `'7d'`. */
   maxRetryAfter?: Duration;
   /** `'continue'`: route to the fallback and let the app serve it. `'reject'`: answer 429. Default `'continue'`. */
@@ -63,6 +77,7 @@ export interface MiddlewareOptions extends Omit<GuardSettings, 'name'> {
 /** The adapter-specific callbacks, in framework-neutral form (the adapter wraps the user's). */
 export interface ContextCallbacks<Ctx> {
   key: ((ctx: Ctx) => unknown) | undefined;
+  /** A function of the app's, or undefined when a built-in extractor (or nothing) reads usage. */
   usage: ((ctx: Ctx) => unknown) | undefined;
 }
 
@@ -75,7 +90,14 @@ export interface ResolvedMiddlewareOptions<Ctx> extends ContextCallbacks<Ctx> {
   maxKeyLength: number;
   loadBaseline: BaselineLoader | undefined;
   baselineTimeoutMs: number;
-  isCapError: CapErrorClassifier;
+  isCapError: CapErrorClassifier | undefined;
+  classify: UpstreamErrorClassifier;
+  /** The built-in extractor, when `usage` names a vendor. */
+  vendor: VendorChoice | undefined;
+  weigh: Weigh;
+  maxJsonBytes: number;
+  maxEventBytes: number;
+  calibrate: boolean;
   maxRetryAfterMs: number;
   onExceeded: 'continue' | 'reject';
   standardHeaders: boolean;
@@ -92,6 +114,11 @@ const MIDDLEWARE_KEYS: { [K in keyof Required<MiddlewareOptions>]: true } = {
   loadBaseline: true,
   baselineTimeout: true,
   isCapError: true,
+  classify: true,
+  weigh: true,
+  maxJsonBytes: true,
+  maxEventBytes: true,
+  calibrate: true,
   maxRetryAfter: true,
   onExceeded: true,
   standardHeaders: true,
@@ -125,6 +152,12 @@ function oneOf<T extends string>(value: unknown, option: string, allowed: readon
   return value as T;
 }
 
+function optionalBoolean(value: unknown, option: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw optionError(option, 'a boolean', value);
+  return value;
+}
+
 function optionalFunction<F>(value: unknown, option: string): F | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'function') throw optionError(option, 'a function', value);
@@ -143,7 +176,15 @@ export function resolveMiddlewareOptions<Ctx>(
     throw optionError('upstream', "a non-empty name without '#'", upstream);
   }
   optionalFunction(options.key, 'key');
-  optionalFunction(options.usage, 'usage');
+  const vendor = typeof options.usage === 'string' ? (options.usage as VendorChoice) : undefined;
+  if (vendor !== undefined && !VENDOR_CHOICES.includes(vendor)) {
+    throw optionError(
+      'usage',
+      `a function or one of ${VENDOR_CHOICES.map((v) => `'${v}'`).join(', ')}`,
+      options.usage,
+    );
+  }
+  if (vendor === undefined) optionalFunction(options.usage, 'usage');
   optionalFunction(options.handler, 'handler');
   const {
     store,
@@ -152,6 +193,11 @@ export function resolveMiddlewareOptions<Ctx>(
     loadBaseline,
     baselineTimeout,
     isCapError,
+    classify,
+    weigh,
+    maxJsonBytes,
+    maxEventBytes,
+    calibrate,
     maxRetryAfter,
     onExceeded,
     standardHeaders,
@@ -171,9 +217,6 @@ export function resolveMiddlewareOptions<Ctx>(
   ) {
     throw optionError('store', 'a QuotaStore (e.g. new MemoryStore())', store);
   }
-  if (standardHeaders !== undefined && typeof standardHeaders !== 'boolean') {
-    throw optionError('standardHeaders', 'a boolean', standardHeaders);
-  }
   const resolvedMaxKeys = positiveInteger(maxKeys, 'maxKeys', 10_000);
   return {
     ...callbacks,
@@ -186,11 +229,17 @@ export function resolveMiddlewareOptions<Ctx>(
     loadBaseline: optionalFunction<BaselineLoader>(loadBaseline, 'loadBaseline'),
     baselineTimeoutMs:
       baselineTimeout === undefined ? 5_000 : parseDuration(baselineTimeout, 'baselineTimeout'),
-    isCapError: optionalFunction<CapErrorClassifier>(isCapError, 'isCapError') ?? defaultIsCapError,
+    isCapError: optionalFunction<CapErrorClassifier>(isCapError, 'isCapError'),
+    classify: optionalFunction<UpstreamErrorClassifier>(classify, 'classify') ?? classifyUpstreamError,
+    vendor,
+    weigh: optionalFunction<Weigh>(weigh, 'weigh') ?? defaultWeigh,
+    maxJsonBytes: positiveInteger(maxJsonBytes, 'maxJsonBytes', 1_048_576),
+    maxEventBytes: positiveInteger(maxEventBytes, 'maxEventBytes', 1_048_576),
+    calibrate: optionalBoolean(calibrate, 'calibrate'),
     maxRetryAfterMs:
       maxRetryAfter === undefined ? 7 * 86_400_000 : parseDuration(maxRetryAfter, 'maxRetryAfter'),
     onExceeded: oneOf(onExceeded, 'onExceeded', ['continue', 'reject'], 'continue'),
-    standardHeaders: standardHeaders ?? false,
+    standardHeaders: optionalBoolean(standardHeaders, 'standardHeaders'),
     onStoreError: oneOf(onStoreError, 'onStoreError', ['primary', 'fallback'], 'primary'),
     probeIntervalMs: Math.min(...windows.map((w) => w.probeIntervalMs)),
   };

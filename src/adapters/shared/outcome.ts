@@ -1,3 +1,4 @@
+import type { UpstreamErrorClass } from '../../usage/classify.js';
 import type { HeadersLike } from './headers.js';
 
 /**
@@ -23,12 +24,13 @@ export interface CapErrorInput {
 }
 
 /**
- * Decides whether a response says the upstream's cap is reached (and the guard should hold
- * the primary back until a probe succeeds). Default: status 429.
+ * Says yes or no: does a response say the upstream's cap is reached (and the guard should hold
+ * the primary back until a probe succeeds)? Replaces the default classifier when given.
  */
 export type CapErrorClassifier = (response: CapErrorInput) => boolean;
 
-export const defaultIsCapError: CapErrorClassifier = (response) => response.status === 429;
+/** Sorts an error answer into cap, transient or neither; `nowEpochMs` reads absolute reset times. */
+export type UpstreamErrorClassifier = (response: CapErrorInput, nowEpochMs: number) => UpstreamErrorClass;
 
 export function isSuccessStatus(status: number): boolean {
   return status >= 200 && status < 300;

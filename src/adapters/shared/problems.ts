@@ -16,6 +16,12 @@ export interface ProblemCounts {
   classifier: number;
   /** A reject `handler` threw. */
   handler: number;
+  /** A successful response whose body ended without its usage (client gone, upstream cut, usage not asked for). */
+  usageMissing: number;
+  /** A body that was not the JSON or SSE it claimed, or not the compression it claimed. */
+  malformedBody: number;
+  /** A JSON body over `maxJsonBytes`, or an SSE event over `maxEventBytes`. */
+  bodyTooLarge: number;
 }
 
 /** Counts problems and logs the first of each kind, so a broken callback cannot flood the log. */
@@ -28,6 +34,9 @@ export class ProblemLog {
     store: 0,
     classifier: 0,
     handler: 0,
+    usageMissing: 0,
+    malformedBody: 0,
+    bodyTooLarge: 0,
   };
   private readonly logged = new Set<keyof ProblemCounts>();
 

@@ -1,5 +1,6 @@
 import type { Decision, DecisionReason, QuotaState } from '../../core/decision.js';
 import type { GuardTarget } from '../../stores/store.js';
+import type { UpstreamErrorClass } from '../../usage/classify.js';
 import type { UpstreamOutcome } from './outcome.js';
 
 /**
@@ -36,11 +37,16 @@ export interface QuotaRoute {
   /** The tenant key the request was charged to, if any. */
   readonly key?: string;
   /**
+   * Set once the primary's answer was classified as a cap or a transient error (e.g. a
+   * per-minute rate limit or an overload: the guard's state did not change; the app may retry).
+   */
+  readonly upstreamError?: UpstreamErrorClass;
+  /**
    * Reports what the primary answered, for apps that call it themselves (the proxy case: the
    * primary answered 429 and the app retried on the fallback). Once the app reports, the
    * response hook records nothing for this request, so nothing is counted twice.
    */
-  report(outcome: UpstreamOutcome): Promise<void>;
+  report(outcome: UpstreamOutcome): Promise<UpstreamErrorClass>;
   /** Charges tokens the primary used (a finer `report`). */
   recordUsage(tokens: number): Promise<void>;
   /** Says the primary answered with a cap error; `retryAfterMs` is its raw delay. */
@@ -57,7 +63,7 @@ export interface BudgetDecision {
 
 /** Where the engine keeps a request's state; users see it through `QuotaRoute`. */
 export interface RouteCallbacks {
-  apply(route: RequestQuota, outcome: UpstreamOutcome): Promise<void>;
+  apply(route: RequestQuota, outcome: UpstreamOutcome): Promise<UpstreamErrorClass>;
   capError(route: RequestQuota, retryAfterMs: number | undefined): Promise<void>;
 }
 
@@ -72,6 +78,7 @@ export class RequestQuota implements QuotaRoute {
   retryAt?: number;
   retryInMs?: number;
   key?: string;
+  upstreamError?: UpstreamErrorClass;
   /** The upstream's decision; undefined when the store failed. */
   readonly decision: Decision | undefined;
   readonly target: GuardTarget;
@@ -102,14 +109,14 @@ export class RequestQuota implements QuotaRoute {
     if (source.retryInMs !== undefined) this.retryInMs = source.retryInMs;
   }
 
-  report(outcome: UpstreamOutcome): Promise<void> {
+  report(outcome: UpstreamOutcome): Promise<UpstreamErrorClass> {
     this.reported = true;
     return this.callbacks.apply(this, outcome);
   }
 
-  recordUsage(tokens: number): Promise<void> {
+  async recordUsage(tokens: number): Promise<void> {
     this.reported = true;
-    return this.callbacks.apply(this, { tokens });
+    await this.callbacks.apply(this, { tokens });
   }
 
   capError(retryAfterMs?: number): Promise<void> {
@@ -117,9 +124,9 @@ export class RequestQuota implements QuotaRoute {
     return this.callbacks.capError(this, retryAfterMs);
   }
 
-  success(): Promise<void> {
+  async success(): Promise<void> {
     this.reported = true;
-    return this.callbacks.apply(this, { status: 200 });
+    await this.callbacks.apply(this, { status: 200 });
   }
 
   /** A route budget refused: the request goes to the fallback after all. */
@@ -135,11 +142,21 @@ export class RequestQuota implements QuotaRoute {
 
   /** Only what users read; the engine's bookkeeping stays out of logs and JSON. */
   toJSON(): Omit<QuotaRoute, 'report' | 'recordUsage' | 'capError' | 'success'> {
-    const { upstream, route, probe, reason, state, window, budget, retryAt, retryInMs, key } = this;
-    return { upstream, route, probe, reason, state, window, budget, retryAt, retryInMs, key } as Omit<
-      QuotaRoute,
-      'report' | 'recordUsage' | 'capError' | 'success'
-    >;
+    const { upstream, route, probe, reason, state, window, budget, retryAt, retryInMs, key, upstreamError } =
+      this;
+    return {
+      upstream,
+      route,
+      probe,
+      reason,
+      state,
+      window,
+      budget,
+      retryAt,
+      retryInMs,
+      key,
+      upstreamError,
+    } as Omit<QuotaRoute, 'report' | 'recordUsage' | 'capError' | 'success'>;
   }
 }
 

@@ -1,0 +1,61 @@
+import { type HeadersLike, headerValue } from '../adapters/shared/headers.js';
+import { parseGoDuration } from './reset-headers.js';
+
+/** What a vendor said about one of its windows on its last response. */
+export interface VendorWindowReading {
+  /** Share of the vendor's window used, 0–1. */
+  utilization: number;
+  /** Anthropic's `allowed`, `allowed_warning` or `rejected`. */
+  status?: string;
+  /** Epoch ms at which the vendor's window resets. */
+  resetAt?: number;
+  /** OpenAI-style remaining and limit tokens. */
+  remaining?: number;
+  limit?: number;
+  /** Epoch ms of the response that said it. */
+  at: number;
+}
+
+const VENDOR_WINDOWS: Record<string, number> = { '5h': 5 * 3_600_000, '7d': 7 * 86_400_000 };
+
+/**
+ * Reads the utilization headers of a response, keyed by the vendor window's length in ms:
+ * Anthropic's `anthropic-ratelimit-unified-5h-*` and `-7d-*` (utilization 0–1, status, reset in
+ * epoch seconds), and OpenAI's `x-ratelimit-limit-tokens` / `-remaining-tokens` /
+ * `-reset-tokens` (a per-minute window).
+ */
+export function readVendorWindows(
+  headers: HeadersLike | undefined,
+  now: number,
+): Map<number, VendorWindowReading> {
+  const readings = new Map<number, VendorWindowReading>();
+  for (const [label, windowMs] of Object.entries(VENDOR_WINDOWS)) {
+    const utilization = Number(headerValue(headers, `anthropic-ratelimit-unified-${label}-utilization`));
+    if (
+      !Number.isFinite(utilization) ||
+      headerValue(headers, `anthropic-ratelimit-unified-${label}-utilization`) === undefined
+    )
+      continue;
+    const reading: VendorWindowReading = { utilization, at: now };
+    const status = headerValue(headers, `anthropic-ratelimit-unified-${label}-status`);
+    if (status !== undefined) reading.status = status;
+    const reset = Number(headerValue(headers, `anthropic-ratelimit-unified-${label}-reset`));
+    if (Number.isFinite(reset) && reset > 0) reading.resetAt = reset * 1_000;
+    readings.set(windowMs, reading);
+  }
+  const limit = Number(headerValue(headers, 'x-ratelimit-limit-tokens'));
+  const remaining = Number(headerValue(headers, 'x-ratelimit-remaining-tokens'));
+  if (Number.isFinite(limit) && limit > 0 && Number.isFinite(remaining)) {
+    const reading: VendorWindowReading = {
+      utilization: Math.min(1, Math.max(0, 1 - remaining / limit)),
+      remaining,
+      limit,
+      at: now,
+    };
+    const reset = headerValue(headers, 'x-ratelimit-reset-tokens');
+    const resetIn = reset === undefined ? undefined : parseGoDuration(reset);
+    if (resetIn !== undefined) reading.resetAt = now + resetIn;
+    readings.set(60_000, reading);
+  }
+  return readings;
+}
