@@ -28,7 +28,7 @@ export interface ClassifyInput {
 export const CAP_RESET_THRESHOLD_MS = 10 * 60_000;
 
 const CAP_MESSAGE =
-  /usage limit|quota|usage cap|reached your .*limit|limit reached|insufficient_quota|billing|credit balance/i;
+  /usage limit|quota|usage cap|reached your .*limit|insufficient_quota|billing|credit balance|resource.?exhausted/i;
 
 /** The error's type, code and message, wherever the vendor put them. */
 function errorText(body: unknown): string {

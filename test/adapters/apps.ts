@@ -145,13 +145,11 @@ export const expressHarness: Harness = {
       const routes = Object.fromEntries(
         Object.entries(req.quotaRoutes ?? {}).map(([k, v]) => [k, describeRoute(v)]),
       );
-      res
-        .status(req.quotaRoute?.route === 'primary' ? answer.status : 200)
-        .json({
-          route: describeRoute(req.quotaRoute),
-          routes,
-          ...(answer.error ? { error: { type: 'rate_limit_error', message: answer.error } } : {}),
-        });
+      res.status(req.quotaRoute?.route === 'primary' ? answer.status : 200).json({
+        route: describeRoute(req.quotaRoute),
+        routes,
+        ...(answer.error ? { error: { type: 'rate_limit_error', message: answer.error } } : {}),
+      });
     };
     app.post('/chat', handler);
     if (spec.budget) app.post('/budgeted', first.budget(spec.budget), handler);
