@@ -4,6 +4,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Awaitable } from '../stores/store.js';
+import type { VendorChoice } from '../usage/token-usage.js';
 import { chain, isPromiseLike } from './shared/awaitable.js';
 import type { QuotaEngine as Engine } from './shared/engine.js';
 import { QuotaEngine } from './shared/engine.js';
@@ -31,8 +32,14 @@ declare global {
 export interface ExpressQuotaGuardOptions extends MiddlewareOptions {
   /** A tenant key per request, for a budget per tenant. Undefined: the upstream's shared budget. */
   key?: (req: Request) => string | undefined | null | Promise<string | undefined | null>;
-  /** Tokens the primary charged for this response, read once it is over (e.g. from `res.locals`). */
-  usage?: (res: Response, req: Request) => number | undefined | null | Promise<number | undefined | null>;
+  /**
+   * Tokens the primary charged for this response: a vendor's name (`'anthropic'`, `'openai'`,
+   * `'gemini'`, `'auto'`) reads them from the response body, JSON or streamed SSE; a function
+   * returns them once the response is over (e.g. from `res.locals`).
+   */
+  usage?:
+    | VendorChoice
+    | ((res: Response, req: Request) => number | undefined | null | Promise<number | undefined | null>);
   /** Answers a rejected request in reject mode instead of the default JSON 429. */
   handler?: (req: Request, res: Response, route: QuotaRoute, rejection: Rejection) => void | Promise<void>;
 }
@@ -56,7 +63,7 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
   const engine: Engine<Ctx> = new QuotaEngine(
     resolveMiddlewareOptions<Ctx>(options, {
       key: key && ((ctx) => key(ctx.req)),
-      usage: usage && ((ctx) => usage(ctx.res, ctx.req)),
+      usage: typeof usage === 'function' ? (ctx) => usage(ctx.res, ctx.req) : undefined,
     }),
   );
   const { upstream } = engine;
@@ -76,7 +83,10 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
       res,
       () => engine.finish(route, { req, res }, res, body.tap),
       (appFinished) => {
-        body.onEnd = appFinished;
+        // Usage read from the body is all written by now (nothing reaches a closed socket);
+        // usage the app reports itself may still come, with the end of its handler.
+        if (engine.options.vendor !== undefined) appFinished();
+        else body.onEnd = appFinished;
       },
     );
   }

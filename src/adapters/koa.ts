@@ -4,6 +4,7 @@
  */
 import type { Context, Middleware, Next } from 'koa';
 import type { BodyTap } from '../usage/body-tap.js';
+import type { VendorChoice } from '../usage/token-usage.js';
 import { isPromiseLike } from './shared/awaitable.js';
 import { QuotaEngine } from './shared/engine.js';
 import { tapKoaBody } from './shared/koa-body.js';
@@ -28,8 +29,12 @@ declare module 'koa' {
 export interface KoaQuotaGuardOptions extends MiddlewareOptions {
   /** A tenant key per request, for a budget per tenant. Undefined: the upstream's shared budget. */
   key?: (ctx: Context) => string | undefined | null | Promise<string | undefined | null>;
-  /** Tokens the primary charged for this response, read once it is over (e.g. from `ctx.state`). */
-  usage?: (ctx: Context) => number | undefined | null | Promise<number | undefined | null>;
+  /**
+   * Tokens the primary charged for this response: a vendor's name (`'anthropic'`, `'openai'`,
+   * `'gemini'`, `'auto'`) reads them from the response body, JSON or streamed SSE; a function
+   * returns them once the response is over (e.g. from `ctx.state`).
+   */
+  usage?: VendorChoice | ((ctx: Context) => number | undefined | null | Promise<number | undefined | null>);
   /** Answers a rejected request in reject mode instead of the default JSON 429. */
   handler?: (ctx: Context, route: QuotaRoute, rejection: Rejection) => void | Promise<void>;
 }
@@ -45,7 +50,12 @@ export interface KoaQuotaGuard extends Middleware, GuardHandles<Middleware, Cont
  */
 export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
   const { key, usage, handler } = options;
-  const engine = new QuotaEngine<Context>(resolveMiddlewareOptions<Context>(options, { key, usage }));
+  const engine = new QuotaEngine<Context>(
+    resolveMiddlewareOptions<Context>(options, {
+      key,
+      usage: typeof usage === 'function' ? usage : undefined,
+    }),
+  );
   const { upstream } = engine;
   const rejects = engine.options.onExceeded === 'reject';
 

@@ -1,5 +1,5 @@
 import { anthropicUsage, geminiUsage, openaiUsage, vendorOf } from './json-usage.js';
-import { isRecord, type TokenUsage, type VendorChoice } from './token-usage.js';
+import { isRecord, type TokenUsage, type Vendor, type VendorChoice } from './token-usage.js';
 
 /**
  * Follows the usage a stream of server-sent events reports, event by event:
@@ -19,6 +19,7 @@ export class SseUsage {
   /** The first error event's payload, if the stream carried one (e.g. Anthropic's `overloaded_error`). */
   error: Record<string, unknown> | undefined;
   private readonly choice: VendorChoice;
+  private detected: Vendor | undefined;
 
   constructor(choice: VendorChoice) {
     this.choice = choice;
@@ -45,7 +46,10 @@ export class SseUsage {
       this.error ??= payload;
       return;
     }
-    const vendor = this.choice === 'auto' ? vendorOf(payload) : this.choice;
+    // With auto, the first event that tells its vendor decides for the whole stream: later
+    // events (Anthropic's `message_stop`) may not say it again.
+    if (this.choice === 'auto') this.detected ??= vendorOf(payload);
+    const vendor = this.choice === 'auto' ? this.detected : this.choice;
     if (vendor === 'anthropic') this.anthropic(payload);
     else if (vendor === 'openai') this.openai(payload);
     else if (vendor === 'gemini') this.gemini(payload);

@@ -11,6 +11,7 @@ import type { UpstreamErrorClass } from '../../usage/classify.js';
 import type { VendorWindowReading } from '../../usage/vendor-headers.js';
 import { all, chain, isPromiseLike, withTimeout } from './awaitable.js';
 import { defineRouteBudget, type RouteBudget } from './budgets.js';
+import { observeBody } from './observe.js';
 import type { ResolvedMiddlewareOptions, RouteBudgetOptions } from './options.js';
 import type { UpstreamOutcome } from './outcome.js';
 import { OutcomeReporter, type UpstreamErrorCounts } from './outcomes.js';
@@ -102,6 +103,7 @@ export class QuotaEngine<Ctx> {
     this.callbacks = {
       apply: (route, outcome) => this.apply(route, outcome),
       capError: async (route, retryAfterMs) => this.outcomes.capError(route.target, retryAfterMs),
+      observe: (route, response) => this.observe(route, response),
     };
     this.tenantBaselines = options.loadBaseline ? new LRUCache({ max: options.maxKeys }) : undefined;
     // A synchronous store throws here, at construction, for a clash or bad options.
@@ -168,6 +170,10 @@ export class QuotaEngine<Ctx> {
    */
   openTap(status: number, contentType: unknown, contentEncoding: unknown): BodyTap | undefined {
     if (this.options.vendor === undefined && status < 400) return undefined;
+    return this.newTap(contentType, contentEncoding);
+  }
+
+  private newTap(contentType: unknown, contentEncoding: unknown): BodyTap {
     return new BodyTap({
       vendor: this.options.vendor ?? 'auto',
       contentType: typeof contentType === 'string' ? contentType : undefined,
@@ -409,6 +415,33 @@ export class QuotaEngine<Ctx> {
       return undefined;
     }
     return value;
+  }
+
+  /**
+   * `route.observe(response)`: the status and headers now, the body's usage as the app reads it.
+   * Counted in flight until the body ends, so `settled()` waits for it.
+   */
+  private observe(route: RequestQuotaType, response: Response): Response {
+    this.inFlight++;
+    // fetch has already undone any Content-Encoding: the body is plain.
+    const tap = this.newTap(response.headers.get('content-type'), undefined);
+    // An error answer is read at once, from a copy: the app may never read it, and its verdict
+    // (a cap error?) must not wait. It is small; the copy is dropped once read.
+    const watched = response.ok ? response : response.clone();
+    const forApp = observeBody(watched, tap, (reading) => {
+      const status = response.status;
+      const outcome: UpstreamOutcome = { status, headers: response.headers };
+      const tokens = this.outcomes.tokens(reading, status);
+      if (tokens !== undefined) outcome.tokens = tokens;
+      const body = reading.json ?? reading.streamError;
+      if (body !== undefined) outcome.body = body;
+      const applied = this.outcomes.apply(route, outcome);
+      if (isPromiseLike(applied)) applied.finally(() => this.requestDone());
+      else this.requestDone();
+    });
+    if (response.ok) return forApp;
+    forApp.arrayBuffer().catch(() => undefined);
+    return response;
   }
 
   /** `report()` from the app: always a promise, of what the answer meant. */

@@ -3,10 +3,19 @@ import type { MiddlewareInfo } from './engine.js';
 import type { RouteBudgetOptions } from './options.js';
 import type { QuotaRoute } from './quota-route.js';
 
+export type { ClassifyInput, UpstreamErrorClass } from '../../usage/classify.js';
+export type { TokenUsage, Vendor, VendorChoice, Weigh } from '../../usage/token-usage.js';
+export type { VendorWindowReading } from '../../usage/vendor-headers.js';
 export type { MiddlewareInfo } from './engine.js';
 export type { HeadersLike } from './headers.js';
 export type { BaselineLoader, BaselineRequest, MiddlewareOptions, RouteBudgetOptions } from './options.js';
-export type { CapErrorClassifier, CapErrorInput, UpstreamOutcome } from './outcome.js';
+export type {
+  CapErrorClassifier,
+  CapErrorInput,
+  UpstreamErrorClassifier,
+  UpstreamOutcome,
+} from './outcome.js';
+export type { UpstreamErrorCounts } from './outcomes.js';
 export type { ProblemCounts } from './problems.js';
 export type { QuotaRoute, RouteReason } from './quota-route.js';
 export type { Rejection, RejectionBody } from './reject.js';

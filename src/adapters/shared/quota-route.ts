@@ -53,6 +53,17 @@ export interface QuotaRoute {
   capError(retryAfterMs?: number): Promise<void>;
   /** Says the primary answered with a success. */
   success(): Promise<void>;
+  /**
+   * Watches a `fetch` response of the primary that the app handles itself (the proxy case): its
+   * status and headers (cap errors) and, as the app reads the returned copy, its body's usage.
+   * The hook then stays out. The returned response is the one to read or forward.
+   *
+   * @example
+   * const upstream = route.observe(await fetch(PRIMARY_URL, init));
+   * if (upstream.status === 429) return callFallback();   // the cap error is reported already
+   * return Readable.fromWeb(upstream.body).pipe(res);      // usage counted as it streams
+   */
+  observe(response: Response): Response;
 }
 
 /** A route budget's own decision for one request. */
@@ -64,6 +75,7 @@ export interface BudgetDecision {
 /** Where the engine keeps a request's state; users see it through `QuotaRoute`. */
 export interface RouteCallbacks {
   apply(route: RequestQuota, outcome: UpstreamOutcome): Promise<UpstreamErrorClass>;
+  observe(route: RequestQuota, response: Response): Response;
   capError(route: RequestQuota, retryAfterMs: number | undefined): Promise<void>;
 }
 
@@ -129,6 +141,11 @@ export class RequestQuota implements QuotaRoute {
     await this.callbacks.apply(this, { status: 200 });
   }
 
+  observe(response: Response): Response {
+    this.reported = true;
+    return this.callbacks.observe(this, response);
+  }
+
   /** A route budget refused: the request goes to the fallback after all. */
   refuse(budget: string, decision: Decision): void {
     this.route = 'fallback';
@@ -141,7 +158,7 @@ export class RequestQuota implements QuotaRoute {
   }
 
   /** Only what users read; the engine's bookkeeping stays out of logs and JSON. */
-  toJSON(): Omit<QuotaRoute, 'report' | 'recordUsage' | 'capError' | 'success'> {
+  toJSON(): Omit<QuotaRoute, 'report' | 'recordUsage' | 'capError' | 'success' | 'observe'> {
     const { upstream, route, probe, reason, state, window, budget, retryAt, retryInMs, key, upstreamError } =
       this;
     return {
