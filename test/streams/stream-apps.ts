@@ -87,12 +87,12 @@ type GuardOptions = Omit<ExpressQuotaGuardOptions, 'usage' | 'key' | 'handler'> 
   usage: 'anthropic' | 'openai' | 'gemini' | 'auto';
 };
 
-export function expressProxy(upstreamUrl: string, options: GuardOptions) {
+export function expressProxy(upstreamUrl: string, options: GuardOptions, routes: Record<string, string> = {}) {
   const guard = expressGuard(options);
   const app = express();
   app.use(guard);
-  app.all('/proxy/:id', async (req, res) => {
-    const up = await openUpstream(upstreamUrl, String(req.params.id));
+  app.all(['/proxy/:id', ...Object.keys(routes)], async (req, res) => {
+    const up = await openUpstream(upstreamUrl, routes[req.path] ?? String(req.params.id));
     res.writeHead(up.statusCode ?? 502, up.headers);
     up.pipe(res);
     // An upstream that fails midway: end the client's response too (as a proxy must).
@@ -107,6 +107,7 @@ export function expressProxy(upstreamUrl: string, options: GuardOptions) {
 export function koaProxy(upstreamUrl: string, options: GuardOptions) {
   const guard = koaGuard(options);
   const app = new Koa();
+  app.silent = true; // aborted streams are the point of some tests; Koa would log each
   app.use(guard);
   app.use(async (ctx) => {
     const id = ctx.path.split('/').pop() ?? '';
