@@ -21,7 +21,14 @@ afterAll(() => {
 async function proxyFor(route: string, id: string) {
   const { server, guard } = expressProxy(
     upstream.url,
-    { upstream: 'llm', windows: [{ window: '5h', budget: 1e9 }], usage: 'auto', resolution: 0, clock: new ManualClock(), logger: captureLogger().logger },
+    {
+      upstream: 'llm',
+      windows: [{ window: '5h', budget: 1e9 }],
+      usage: 'auto',
+      resolution: 0,
+      clock: new ManualClock(),
+      logger: captureLogger().logger,
+    },
     { [route]: id },
   );
   const url = await listen(server);
@@ -33,11 +40,19 @@ describe('official SDK clients through the guard', () => {
     const id = upstream.register({ fixture: anthropicStream, gzip: true, cuts: [17, 200, 201, 640, 900] });
     const { server, guard, url } = await proxyFor('/v1/messages', id);
     const client = new Anthropic({ apiKey: 'test-key', baseURL: url, maxRetries: 0 });
-    const stream = client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'Hi' }] });
+    const stream = client.messages.stream({
+      model: 'claude-sonnet-4-5',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'Hi' }],
+    });
     const message = await stream.finalMessage();
     await guard.settled();
     const seen = message.usage;
-    const charged = seen.input_tokens + seen.output_tokens + (seen.cache_creation_input_tokens ?? 0) + (seen.cache_read_input_tokens ?? 0);
+    const charged =
+      seen.input_tokens +
+      seen.output_tokens +
+      (seen.cache_creation_input_tokens ?? 0) +
+      (seen.cache_read_input_tokens ?? 0);
     expect(charged).toBe(anthropicStream.tokens);
     expect((await guard.info()).guard.windows[0]!.windowUsageTokens).toBe(charged);
     server.close();

@@ -23,6 +23,8 @@ export interface StreamPlan {
   /** Send this body instead of the fixture's (malformed bodies). */
   rawBody?: string;
   status?: number;
+  /** Extra response headers (vendor rate-limit headers). */
+  headers?: Record<string, string>;
 }
 
 export async function listen(server: Server): Promise<string> {
@@ -41,7 +43,7 @@ export async function startStreamingUpstream() {
     }
     const text = plan.rawBody ?? plan.fixture.body;
     const bytes = plan.gzip ? gzipSync(Buffer.from(text)) : Buffer.from(text);
-    const headers: Record<string, string> = { 'content-type': plan.fixture.contentType };
+    const headers: Record<string, string> = { 'content-type': plan.fixture.contentType, ...plan.headers };
     if (plan.gzip) headers['content-encoding'] = 'gzip';
     res.writeHead(plan.status ?? 200, headers);
     const parts = splitAt(bytes, plan.cuts);
@@ -87,7 +89,11 @@ type GuardOptions = Omit<ExpressQuotaGuardOptions, 'usage' | 'key' | 'handler'> 
   usage: 'anthropic' | 'openai' | 'gemini' | 'auto';
 };
 
-export function expressProxy(upstreamUrl: string, options: GuardOptions, routes: Record<string, string> = {}) {
+export function expressProxy(
+  upstreamUrl: string,
+  options: GuardOptions,
+  routes: Record<string, string> = {},
+) {
   const guard = expressGuard(options);
   const app = express();
   app.use(guard);

@@ -6,7 +6,7 @@ import type { Decision } from '../../core/decision.js';
 import { type ResolvedWindow, resolveUpstreamOptions } from '../../core/options.js';
 import type { UpstreamInfo } from '../../core/upstream-guard.js';
 import type { Awaitable, GuardTarget, QuotaStore, StoreStats } from '../../stores/store.js';
-import { BodyTap } from '../../usage/body-tap.js';
+import { type BodyReading, BodyTap } from '../../usage/body-tap.js';
 import type { UpstreamErrorClass } from '../../usage/classify.js';
 import type { VendorWindowReading } from '../../usage/vendor-headers.js';
 import { all, chain, isPromiseLike, withTimeout } from './awaitable.js';
@@ -418,29 +418,30 @@ export class QuotaEngine<Ctx> {
   }
 
   /**
-   * `route.observe(response)`: the status and headers now, the body's usage as the app reads it.
-   * Counted in flight until the body ends, so `settled()` waits for it.
+   * `route.observe(response)`: an error answer is read and classified before it resolves; a
+   * success resolves at once, its body's usage counted as the app reads it. Counted in flight
+   * until then, so `settled()` waits for it.
    */
-  private observe(route: RequestQuotaType, response: Response): Response {
+  private async observe(route: RequestQuotaType, response: Response): Promise<Response> {
     this.inFlight++;
     // fetch has already undone any Content-Encoding: the body is plain.
     const tap = this.newTap(response.headers.get('content-type'), undefined);
-    // An error answer is read at once, from a copy: the app may never read it, and its verdict
-    // (a cap error?) must not wait. It is small; the copy is dropped once read.
-    const watched = response.ok ? response : response.clone();
-    const forApp = observeBody(watched, tap, (reading) => {
+    let verdict: Promise<unknown> = Promise.resolve();
+    const report = (reading: BodyReading) => {
       const status = response.status;
       const outcome: UpstreamOutcome = { status, headers: response.headers };
       const tokens = this.outcomes.tokens(reading, status);
       if (tokens !== undefined) outcome.tokens = tokens;
       const body = reading.json ?? reading.streamError;
       if (body !== undefined) outcome.body = body;
-      const applied = this.outcomes.apply(route, outcome);
-      if (isPromiseLike(applied)) applied.finally(() => this.requestDone());
-      else this.requestDone();
-    });
-    if (response.ok) return forApp;
-    forApp.arrayBuffer().catch(() => undefined);
+      verdict = Promise.resolve(this.outcomes.apply(route, outcome)).finally(() => this.requestDone());
+    };
+    if (response.ok) return observeBody(response, tap, report);
+    // An error answer is small and its verdict must not wait for the app: read a copy now.
+    await observeBody(response.clone(), tap, report)
+      .arrayBuffer()
+      .catch(() => undefined);
+    await verdict;
     return response;
   }
 

@@ -54,16 +54,17 @@ export interface QuotaRoute {
   /** Says the primary answered with a success. */
   success(): Promise<void>;
   /**
-   * Watches a `fetch` response of the primary that the app handles itself (the proxy case): its
-   * status and headers (cap errors) and, as the app reads the returned copy, its body's usage.
-   * The hook then stays out. The returned response is the one to read or forward.
+   * Watches a `fetch` response of the primary that the app handles itself (the proxy case). An
+   * error answer is classified before the promise resolves (`route.upstreamError` says cap or
+   * transient); a success resolves at once, and its body's usage is counted as the app reads the
+   * returned copy. The hook then stays out. Read or forward the returned response.
    *
    * @example
-   * const upstream = route.observe(await fetch(PRIMARY_URL, init));
-   * if (upstream.status === 429) return callFallback();   // the cap error is reported already
+   * const upstream = await route.observe(await fetch(PRIMARY_URL, init));
+   * if (route.upstreamError) return callFallback();       // a cap is reported already
    * return Readable.fromWeb(upstream.body).pipe(res);      // usage counted as it streams
    */
-  observe(response: Response): Response;
+  observe(response: Response): Promise<Response>;
 }
 
 /** A route budget's own decision for one request. */
@@ -75,7 +76,7 @@ export interface BudgetDecision {
 /** Where the engine keeps a request's state; users see it through `QuotaRoute`. */
 export interface RouteCallbacks {
   apply(route: RequestQuota, outcome: UpstreamOutcome): Promise<UpstreamErrorClass>;
-  observe(route: RequestQuota, response: Response): Response;
+  observe(route: RequestQuota, response: Response): Promise<Response>;
   capError(route: RequestQuota, retryAfterMs: number | undefined): Promise<void>;
 }
 
@@ -141,7 +142,7 @@ export class RequestQuota implements QuotaRoute {
     await this.callbacks.apply(this, { status: 200 });
   }
 
-  observe(response: Response): Response {
+  observe(response: Response): Promise<Response> {
     this.reported = true;
     return this.callbacks.observe(this, response);
   }
