@@ -1,9 +1,8 @@
 import type { Transform } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { usageFromJson } from './json-usage.js';
-import { SseUsage } from './sse-usage.js';
+import { SseUsage, utf8Of } from './sse-usage.js';
 import type { TokenUsage, VendorChoice } from './token-usage.js';
 
 /** What a tapped body held, once it ended. */
@@ -38,7 +37,6 @@ export interface BodyTapOptions {
 export class BodyTap {
   private readonly options: BodyTapOptions;
   private kind: 'sse' | 'json' | undefined;
-  private readonly decoder = new StringDecoder('utf8');
   private parser: EventSourceParser | undefined;
   private readonly sse: SseUsage;
   private jsonParts: string[] = [];
@@ -88,29 +86,31 @@ export class BodyTap {
     return this.reading();
   }
 
+  /** Waits for the decompressor (if any) to hand over its last bytes. */
   private flush(): Promise<void> {
     const decompressor = this.decompressor;
-    if (!decompressor || this.decompressFailed) return Promise.resolve(this.finishText());
+    if (!decompressor || this.decompressFailed) return Promise.resolve();
     return new Promise<void>((resolve) => {
       decompressor.once('end', resolve);
       decompressor.once('error', () => resolve());
       decompressor.end();
-    }).then(() => this.finishText());
+    });
   }
 
-  private finishText(): void {
-    const rest = this.decoder.end();
-    if (rest) this.consumeText(rest);
-  }
-
+  /**
+   * Bytes are read as latin1, one character per byte: several times cheaper than UTF-8 decoding
+   * and never split across chunks. SSE framing (CR, LF, `data:`) and the JSON of usage are
+   * ASCII; the few payloads that are parsed are turned back into UTF-8 first (`utf8Of`).
+   */
   private consume(chunk: Buffer | Uint8Array | string): void {
-    this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
-    // The decoder holds back a UTF-8 character split across chunks until it is whole.
-    const text =
+    const bytes =
       typeof chunk === 'string'
-        ? chunk
-        : this.decoder.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-    if (text) this.consumeText(text);
+        ? Buffer.from(chunk)
+        : Buffer.isBuffer(chunk)
+          ? chunk
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.bytes += bytes.length;
+    if (bytes.length > 0) this.consumeText(bytes.toString('latin1'));
   }
 
   private consumeText(text: string): void {
@@ -166,7 +166,7 @@ export class BodyTap {
     if (this.tooLarge) return { ...base, problem: 'too_large' };
     let json: unknown;
     try {
-      json = JSON.parse(this.jsonParts.join(''));
+      json = JSON.parse(utf8Of(this.jsonParts.join('')));
     } catch {
       return { ...base, problem: 'malformed' };
     }

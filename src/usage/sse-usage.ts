@@ -30,13 +30,16 @@ export class SseUsage {
   }
 
   onEvent(data: string, event: string | undefined): void {
+    // Most events of a stream are text deltas. Parsing each would cost more than the rest of
+    // the proxy's work, so only events that can carry usage (or an error) are parsed.
+    if (!mayCarryUsage(data, event)) return;
     if (data === '[DONE]') {
       this.complete = this.complete || this.current !== undefined;
       return;
     }
     let payload: unknown;
     try {
-      payload = JSON.parse(data);
+      payload = JSON.parse(utf8Of(data));
     } catch {
       this.malformed++;
       return;
@@ -104,4 +107,29 @@ export class SseUsage {
         this.complete = true;
     }
   }
+}
+
+/** Named events that carry usage, an end, or an error (Anthropic, OpenAI Responses). */
+const USAGE_EVENTS = new Set([
+  'message_start',
+  'message_delta',
+  'message_stop',
+  'error',
+  'response.completed',
+  'response.incomplete',
+  'response.failed',
+]);
+
+/** Unnamed events (OpenAI Chat, Gemini) with a usage object, not `"usage": null`. */
+const USAGE_FIELD = /"usage(?:Metadata)?"\s*:\s*\{|"type"\s*:\s*"(?:error|message_stop)"|"finishReason"/;
+
+function mayCarryUsage(data: string, event: string | undefined): boolean {
+  if (event !== undefined && event !== 'message') return USAGE_EVENTS.has(event);
+  return data === '[DONE]' || USAGE_FIELD.test(data);
+}
+
+/** Text read as latin1 (one character per byte) back to what its UTF-8 bytes say. */
+export function utf8Of(latin1: string): string {
+  // ASCII is the same either way; most usage payloads need no work.
+  return /[\x80-\xff]/.test(latin1) ? Buffer.from(latin1, 'latin1').toString('utf8') : latin1;
 }
