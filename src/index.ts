@@ -27,3 +27,13 @@ export { parseRetryAfter } from './core/retry-after.js';
 export { UpstreamGuard, type UpstreamInfo } from './core/upstream-guard.js';
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from './stores/memory-store.js';
 export type { Awaitable, GuardTarget, QuotaStore, StoreStats } from './stores/store.js';
+export { type ClassifyInput, classifyUpstreamError, type UpstreamErrorClass } from './usage/classify.js';
+export type { HeadersLike } from './usage/headers.js';
+export { usageFromJson } from './usage/json-usage.js';
+export {
+  defaultWeigh,
+  type TokenUsage,
+  type Vendor,
+  type VendorChoice,
+  type Weigh,
+} from './usage/token-usage.js';

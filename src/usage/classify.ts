@@ -1,4 +1,4 @@
-import { type HeadersLike, headerValue } from '../adapters/shared/headers.js';
+import { type HeadersLike, headerValue } from './headers.js';
 import { resetDelays } from './reset-headers.js';
 import { isRecord } from './token-usage.js';
 

@@ -1,5 +1,5 @@
-import { type HeadersLike, headerValue } from '../adapters/shared/headers.js';
 import { parseRetryAfter } from '../core/retry-after.js';
+import { type HeadersLike, headerValue } from './headers.js';
 
 /** Go-style durations as OpenAI sends them in `x-ratelimit-reset-*`: `6m0s`, `1.5s`, `20ms`, `1h2m`. */
 export function parseGoDuration(value: string): number | undefined {

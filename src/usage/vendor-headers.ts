@@ -1,4 +1,4 @@
-import { type HeadersLike, headerValue } from '../adapters/shared/headers.js';
+import { type HeadersLike, headerValue } from './headers.js';
 import { parseGoDuration } from './reset-headers.js';
 
 /** What a vendor said about one of its windows on its last response. */
