@@ -75,18 +75,24 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
     req.quotaRoute = route;
     req.quotaRoutes ??= {};
     req.quotaRoutes[upstream] = route;
-    const body = tapBody(res, engine);
+    // The body is tapped only when usage is read from it: wrapping `res.write` / `res.end` costs
+    // an Express request tens of microseconds (measured in bench:adapters), too much to pay on
+    // every request just in case the answer is an error.
+    const body = engine.options.vendor === undefined ? undefined : tapBody(res, engine);
     // Express does not say when a handler is done; ending the response is the sign, and
-    // `res.writableEnded` tells it at close. When the client left first, the end of the body
-    // (which the app may still write) is awaited.
+    // `res.writableEnded` tells it at close. When the client left first and the app reports
+    // usage itself, the end of its handler (its `res.end`) is awaited; usage read from the body
+    // is all there already (nothing reaches a closed socket).
     watchResponse(
       res,
-      () => engine.finish(route, { req, res }, res, body.tap),
+      () => engine.finish(route, { req, res }, res, body?.tap),
       (appFinished) => {
-        // Usage read from the body is all written by now (nothing reaches a closed socket);
-        // usage the app reports itself may still come, with the end of its handler.
-        if (engine.options.vendor !== undefined) appFinished();
-        else body.onEnd = appFinished;
+        if (body !== undefined) return appFinished();
+        const end = res.end;
+        res.end = function endAndReport(this: Response, ...args: Parameters<Response['end']>) {
+          appFinished();
+          return end.apply(this, args);
+        } as Response['end'];
       },
     );
   }

@@ -14,7 +14,8 @@ export function headerValue(headers: HeadersLike | undefined, name: string): str
   }
   const record = headers as Readonly<Record<string, string | number | readonly string[] | undefined>>;
   let value = record[name] ?? record[name.toLowerCase()];
-  if (value === undefined) {
+  // Node's `getHeaders()` object (null prototype) has lower-case names only: nothing to scan for.
+  if (value === undefined && Object.getPrototypeOf(record) !== null) {
     const lower = name.toLowerCase();
     for (const key of Object.keys(record)) {
       if (key.toLowerCase() === lower) {

@@ -70,18 +70,24 @@ export function describeAdapterScenarios(harness: Harness): void {
       });
     });
 
-    it('takes a 429 with Retry-After in seconds for a cap error', async () => {
+    it('takes a 429 whose Retry-After is far away for a cap error', async () => {
       const { guard, clock, send } = setup();
-      await send('/chat', {
-        'x-status': '429',
-        'x-retry-after': '120',
-        'x-error': "You've reached your usage limit",
-      });
+      await send('/chat', { 'x-status': '429', 'x-retry-after': '1200' });
       const info = await guard.info();
       expect(info.guard.windows[0]).toMatchObject({ state: 'quota_exceeded', capErrorActive: true });
-      // max(120 s × 1.1, 1 min)
-      expect(info.guard.nextProbeAt).toBe(clock.now() + 132 * S);
+      // max(1,200 s × 1.1, 1 min)
+      expect(info.guard.nextProbeAt).toBe(clock.now() + 1_320 * S);
+      expect(info.upstreamErrors).toEqual({ cap: 1, transient: 0 });
       expect((await send('/chat')).body.route).toMatchObject({ route: 'fallback', reason: 'cap_error' });
+    });
+
+    it('takes a 429 whose Retry-After is seconds away for a transient limit: no state change, counted', async () => {
+      const { guard, send } = setup();
+      await send('/chat', { 'x-status': '429', 'x-retry-after': '20' });
+      const info = await guard.info();
+      expect(info.guard.state).toBe('within_quota');
+      expect(info.upstreamErrors).toEqual({ cap: 0, transient: 1 });
+      expect((await send('/chat')).body.route).toMatchObject({ route: 'primary', reason: 'within_quota' });
     });
 
     it('takes a Retry-After HTTP-date', async () => {

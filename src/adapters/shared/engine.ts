@@ -164,12 +164,12 @@ export class QuotaEngine<Ctx> {
   }
 
   /**
-   * A tap for a response body, when something must be read from it: the usage (built-in
-   * extractors), or an error answer's body (for the classifier). Undefined otherwise: a
-   * plain response pays nothing.
+   * A tap for a response body when usage is read from bodies (`usage` names a vendor); it also
+   * gives the classifier an error answer's body. Undefined otherwise: the hook then classifies
+   * by status and headers, and a plain response pays nothing (both adapters alike).
    */
-  openTap(status: number, contentType: unknown, contentEncoding: unknown): BodyTap | undefined {
-    if (this.options.vendor === undefined && status < 400) return undefined;
+  openTap(_status: number, contentType: unknown, contentEncoding: unknown): BodyTap | undefined {
+    if (this.options.vendor === undefined) return undefined;
     return this.newTap(contentType, contentEncoding);
   }
 

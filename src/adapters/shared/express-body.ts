@@ -5,8 +5,6 @@ import type { BodyTap } from '../../usage/body-tap.js';
 export interface TappedBody {
   /** Opened at the first write, when the engine wants the body (usage, or an error answer). */
   tap: BodyTap | undefined;
-  /** Called when the app ends the response. */
-  onEnd: (() => void) | undefined;
 }
 
 type Chunk = string | Buffer | Uint8Array;
@@ -29,7 +27,7 @@ export function tapBody(
   res: ServerResponse,
   engine: { openTap(status: number, contentType: unknown, contentEncoding: unknown): BodyTap | undefined },
 ): TappedBody {
-  const body: TappedBody = { tap: undefined, onEnd: undefined };
+  const body: TappedBody = { tap: undefined };
   let opened = false;
   const see = (chunk: unknown, encoding: unknown) => {
     if (!opened) {
@@ -53,7 +51,6 @@ export function tapBody(
   res.end = function tappedEnd(this: ServerResponse, ...args: unknown[]) {
     if (typeof args[0] !== 'function') see(args[0], args[1]);
     else see(undefined, undefined);
-    body.onEnd?.();
     return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
   } as ServerResponse['end'];
   return body;
