@@ -91,7 +91,7 @@ const DEFAULT_SLOTS_PER_WINDOW = 1_000;
 
 // The compiler keeps these maps exhaustive, so a new option cannot be forgotten by the check
 // for unknown keys (which catches typos such as `treshold`).
-const SETTING_KEYS: { [K in keyof Required<GuardSettings>]: true } = {
+export const SETTING_KEYS: { [K in keyof Required<GuardSettings>]: true } = {
   thresholdPercent: true,
   probeInterval: true,
   resolution: true,
@@ -162,7 +162,7 @@ function resolveClock(value: unknown, option: string): Clock | undefined {
   return value as Clock;
 }
 
-function resolveFunction<F>(value: unknown, option: string): F | undefined {
+export function resolveFunction<F>(value: unknown, option: string): F | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'function') throw optionError(option, 'a function', value);
   return value as F;

@@ -2,20 +2,13 @@ import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
 import express from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { quotaGuard } from '../../src/adapters/express.js';
 import { anthropicJson, anthropicStream } from '../fixtures/llm-responses.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
-import { startStreamingUpstream } from './stream-apps.js';
+import { useStreamingUpstream } from './stream-apps.js';
 
-type Upstream = Awaited<ReturnType<typeof startStreamingUpstream>>;
-let upstream: Upstream;
-beforeAll(async () => {
-  upstream = await startStreamingUpstream();
-});
-afterAll(() => {
-  upstream.server.close();
-});
+const streamingUpstream = useStreamingUpstream();
 
 const NOW = Date.parse('2026-12-01T10:00:00Z');
 const H = 3_600_000;
@@ -44,10 +37,11 @@ function proxyApp(options: { calibrate?: boolean } = {}) {
   app.post('/v1/messages', async (req, res) => {
     const route = req.quotaRoute!;
     const primaryId = String(req.query.primary);
-    let answer = await route.observe(await fetch(`${upstream.url}/${primaryId}`));
+    let answer = await route.observe(await fetch(`${streamingUpstream().url}/${primaryId}`));
     // The verdict on an error answer is in once observe resolves.
     const verdict = route.upstreamError;
-    if (answer.status === 429) answer = await fetch(`${upstream.url}/${String(req.query.fallback)}`);
+    if (answer.status === 429)
+      answer = await fetch(`${streamingUpstream().url}/${String(req.query.fallback)}`);
     res.status(answer.status).set('content-type', answer.headers.get('content-type') ?? 'text/plain');
     res.set('x-verdict', verdict?.kind ?? 'none');
     Readable.fromWeb(answer.body as never).pipe(res);
@@ -58,7 +52,7 @@ function proxyApp(options: { calibrate?: boolean } = {}) {
 describe('route.observe(fetchResponse)', () => {
   it('charges a streamed answer the app reads itself, once', async () => {
     const { server, guard } = proxyApp();
-    const id = upstream.register({ fixture: anthropicStream, gzip: true, cuts: [10, 300, 301] });
+    const id = streamingUpstream().register({ fixture: anthropicStream, gzip: true, cuts: [10, 300, 301] });
     const response = await request(server).post(`/v1/messages?primary=${id}`);
     expect(response.status).toBe(200);
     expect(response.text).toBe(anthropicStream.body);
@@ -71,14 +65,14 @@ describe('route.observe(fetchResponse)', () => {
 
   it('sees the primary’s cap error though the client gets the fallback’s 200, and charges only the primary', async () => {
     const { server, guard } = proxyApp();
-    const primary = upstream.register({
+    const primary = streamingUpstream().register({
       fixture: anthropicJson,
       gzip: false,
       cuts: [],
       status: 429,
       rawBody: capBody,
     });
-    const fallback = upstream.register({ fixture: anthropicJson, gzip: false, cuts: [] });
+    const fallback = streamingUpstream().register({ fixture: anthropicJson, gzip: false, cuts: [] });
     const response = await request(server).post(`/v1/messages?primary=${primary}&fallback=${fallback}`);
     expect(response.status).toBe(200);
     expect(response.headers['x-verdict']).toBe('cap');
@@ -90,7 +84,7 @@ describe('route.observe(fetchResponse)', () => {
 
   it('takes a short per-minute 429 for transient: no state change, counted, reported on the decision', async () => {
     const { server, guard } = proxyApp();
-    const primary = upstream.register({
+    const primary = streamingUpstream().register({
       fixture: anthropicJson,
       gzip: false,
       cuts: [],
@@ -104,7 +98,7 @@ describe('route.observe(fetchResponse)', () => {
         },
       }),
     });
-    const fallback = upstream.register({ fixture: anthropicJson, gzip: false, cuts: [] });
+    const fallback = streamingUpstream().register({ fixture: anthropicJson, gzip: false, cuts: [] });
     const response = await request(server).post(`/v1/messages?primary=${primary}&fallback=${fallback}`);
     expect(response.headers['x-verdict']).toBe('transient');
     await guard.settled();
@@ -126,7 +120,7 @@ describe('vendor headers', () => {
 
   it('shows the vendor’s utilization per window next to the guard’s own count', async () => {
     const { server, guard } = proxyApp();
-    const id = upstream.register({
+    const id = streamingUpstream().register({
       fixture: anthropicJson,
       gzip: false,
       cuts: [],
@@ -144,7 +138,7 @@ describe('vendor headers', () => {
 
   it('with calibrate, a window the vendor reports at the threshold trips, with the vendor’s reset', async () => {
     const { server, guard, clock } = proxyApp({ calibrate: true });
-    const id = upstream.register({
+    const id = streamingUpstream().register({
       fixture: anthropicJson,
       gzip: false,
       cuts: [],
@@ -161,7 +155,7 @@ describe('vendor headers', () => {
 
   it('sends only the window the vendor names as spent to quota_exceeded', async () => {
     const { server, guard } = proxyApp();
-    const primary = upstream.register({
+    const primary = streamingUpstream().register({
       fixture: anthropicJson,
       gzip: false,
       cuts: [],
@@ -173,7 +167,7 @@ describe('vendor headers', () => {
         'anthropic-ratelimit-unified-7d-reset': String(Math.floor((NOW + 30 * H) / 1_000)),
       },
     });
-    const fallback = upstream.register({ fixture: anthropicJson, gzip: false, cuts: [] });
+    const fallback = streamingUpstream().register({ fixture: anthropicJson, gzip: false, cuts: [] });
     await request(server).post(`/v1/messages?primary=${primary}&fallback=${fallback}`);
     await guard.settled();
     const info = await guard.info();

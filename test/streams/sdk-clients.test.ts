@@ -4,23 +4,16 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { anthropicStream, openaiChatStream } from '../fixtures/llm-responses.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
-import { expressProxy, listen, startStreamingUpstream } from './stream-apps.js';
+import { expressProxy, listen, useStreamingUpstream } from './stream-apps.js';
 
-type Upstream = Awaited<ReturnType<typeof startStreamingUpstream>>;
-let upstream: Upstream;
-beforeAll(async () => {
-  upstream = await startStreamingUpstream();
-});
-afterAll(() => {
-  upstream.server.close();
-});
+const streamingUpstream = useStreamingUpstream();
 
 async function proxyFor(route: string, id: string) {
   const { server, guard } = expressProxy(
-    upstream.url,
+    streamingUpstream().url,
     {
       upstream: 'llm',
       windows: [{ window: '5h', budget: 1e9 }],
@@ -37,7 +30,11 @@ async function proxyFor(route: string, id: string) {
 
 describe('official SDK clients through the guard', () => {
   it('@anthropic-ai/sdk streams a message; the guard charges the usage the client saw', async () => {
-    const id = upstream.register({ fixture: anthropicStream, gzip: true, cuts: [17, 200, 201, 640, 900] });
+    const id = streamingUpstream().register({
+      fixture: anthropicStream,
+      gzip: true,
+      cuts: [17, 200, 201, 640, 900],
+    });
     const { server, guard, url } = await proxyFor('/v1/messages', id);
     const client = new Anthropic({ apiKey: 'test-key', baseURL: url, maxRetries: 0 });
     const stream = client.messages.stream({
@@ -59,7 +56,11 @@ describe('official SDK clients through the guard', () => {
   });
 
   it('openai streams a chat completion with include_usage; the guard charges the usage the client saw', async () => {
-    const id = upstream.register({ fixture: openaiChatStream, gzip: false, cuts: [3, 50, 51, 300] });
+    const id = streamingUpstream().register({
+      fixture: openaiChatStream,
+      gzip: false,
+      cuts: [3, 50, 51, 300],
+    });
     const { server, guard, url } = await proxyFor('/chat/completions', id);
     const client = new OpenAI({ apiKey: 'test-key', baseURL: url, maxRetries: 0 });
     const stream = await client.chat.completions.create({

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import express from 'express';
 import Koa from 'koa';
+import { afterAll, beforeAll } from 'vitest';
 import { type ExpressQuotaGuardOptions, quotaGuard as expressGuard } from '../../src/adapters/express.js';
 import { quotaGuard as koaGuard } from '../../src/adapters/koa.js';
 import type { ResponseFixture } from '../fixtures/llm-responses.js';
@@ -160,4 +161,18 @@ export function fetchRaw(
     req.on('error', (error) => (options.abortAfterBytes !== undefined ? undefined : reject(error)));
     req.end();
   });
+}
+
+export type StreamingUpstream = Awaited<ReturnType<typeof startStreamingUpstream>>;
+
+/** One streaming upstream for a test file: started before its tests, closed after. */
+export function useStreamingUpstream(): () => StreamingUpstream {
+  let upstream: StreamingUpstream | undefined;
+  beforeAll(async () => {
+    upstream = await startStreamingUpstream();
+  });
+  afterAll(() => {
+    upstream?.server.close();
+  });
+  return () => upstream!;
 }

@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   allFixtures,
   anthropicJson,
@@ -9,16 +9,9 @@ import {
   withCrlf,
 } from '../fixtures/llm-responses.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
-import { expressProxy, fetchRaw, koaProxy, listen, startStreamingUpstream } from './stream-apps.js';
+import { expressProxy, fetchRaw, koaProxy, listen, useStreamingUpstream } from './stream-apps.js';
 
-type Upstream = Awaited<ReturnType<typeof startStreamingUpstream>>;
-let upstream: Upstream;
-beforeAll(async () => {
-  upstream = await startStreamingUpstream();
-});
-afterAll(() => {
-  upstream.server.close();
-});
+const streamingUpstream = useStreamingUpstream();
 
 const proxies = [
   ['express', expressProxy],
@@ -27,7 +20,7 @@ const proxies = [
 
 describe.each(proxies)('usage from real HTTP streams through %s', (_name, makeProxy) => {
   async function setup() {
-    const { server, guard } = makeProxy(upstream.url, {
+    const { server, guard } = makeProxy(streamingUpstream().url, {
       upstream: 'llm',
       windows: [{ window: '5h', budget: 1e9 }],
       usage: 'auto',
@@ -54,7 +47,7 @@ describe.each(proxies)('usage from real HTTP streams through %s', (_name, makePr
           async (fixture, gzip, crlf, cuts) => {
             const body =
               crlf && fixture.contentType.includes('event-stream') ? withCrlf(fixture.body) : fixture.body;
-            const id = upstream.register({ fixture: { ...fixture, body }, gzip, cuts });
+            const id = streamingUpstream().register({ fixture: { ...fixture, body }, gzip, cuts });
             const received = await fetchRaw(`${url}/proxy/${id}`);
             await guard.settled();
             expected += fixture.tokens;
@@ -78,7 +71,7 @@ describe.each(proxies)('usage from real HTTP streams through %s', (_name, makePr
   it('records what it saw when the client goes away mid-stream, and counts the miss', async () => {
     const { server, guard, url, usage } = await setup();
     const cuts = Array.from({ length: 40 }, (_, i) => i * 40);
-    const id = upstream.register({ fixture: anthropicStream, gzip: false, cuts });
+    const id = streamingUpstream().register({ fixture: anthropicStream, gzip: false, cuts });
     const received = await fetchRaw(`${url}/proxy/${id}`, {
       abortAfterBytes: anthropicStream.body.indexOf('content_block_delta') + 10,
     });
@@ -93,7 +86,7 @@ describe.each(proxies)('usage from real HTTP streams through %s', (_name, makePr
   it('records what it saw when the upstream cuts the stream', async () => {
     const { server, guard, url, usage } = await setup();
     const cuts = Array.from({ length: 20 }, (_, i) => i * 100);
-    const id = upstream.register({ fixture: openaiChatStream, gzip: false, cuts, cutAfter: 0.5 });
+    const id = streamingUpstream().register({ fixture: openaiChatStream, gzip: false, cuts, cutAfter: 0.5 });
     const received = await fetchRaw(`${url}/proxy/${id}`);
     expect(received.complete).toBe(false);
     await guard.settled();
@@ -105,7 +98,7 @@ describe.each(proxies)('usage from real HTTP streams through %s', (_name, makePr
   it('passes a 10 MB JSON body over the cap unchanged and counts it', async () => {
     const { server, guard, url, usage } = await setup();
     const big = JSON.stringify({ ...JSON.parse(anthropicJson.body), padding: 'x'.repeat(10 * 1_048_576) });
-    const id = upstream.register({ fixture: anthropicJson, gzip: false, cuts: [], rawBody: big });
+    const id = streamingUpstream().register({ fixture: anthropicJson, gzip: false, cuts: [], rawBody: big });
     const received = await fetchRaw(`${url}/proxy/${id}`);
     expect(received.bytes.length).toBe(Buffer.byteLength(big));
     await guard.settled();
@@ -116,13 +109,13 @@ describe.each(proxies)('usage from real HTTP streams through %s', (_name, makePr
 
   it('survives malformed JSON and malformed events, counting them', async () => {
     const { server, guard, url } = await setup();
-    const badJson = upstream.register({
+    const badJson = streamingUpstream().register({
       fixture: anthropicJson,
       gzip: false,
       cuts: [],
       rawBody: '{"usage": {"input_tokens": 3',
     });
-    const badEvents = upstream.register({
+    const badEvents = streamingUpstream().register({
       fixture: anthropicStream,
       gzip: true,
       cuts: [5],
@@ -141,7 +134,7 @@ describe.each(proxies)('usage from real HTTP streams through %s', (_name, makePr
       type: 'error',
       error: { type: 'rate_limit_error', message: "You've reached your usage limit" },
     });
-    const id = upstream.register({
+    const id = streamingUpstream().register({
       fixture: anthropicJson,
       gzip: true,
       cuts: [3],

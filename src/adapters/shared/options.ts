@@ -6,7 +6,9 @@ import { consoleLogger, type Logger } from '../../core/logger.js';
 import {
   checkKnownKeys,
   type GuardSettings,
+  resolveFunction,
   resolveUpstreamOptions,
+  SETTING_KEYS,
   type UpstreamGuardOptions,
   type WindowOptions,
 } from '../../core/options.js';
@@ -105,6 +107,9 @@ export interface ResolvedMiddlewareOptions<Ctx> extends ContextCallbacks<Ctx> {
   probeIntervalMs: number;
 }
 
+// The guard's own settings, less `name` (the adapters name a guard by `upstream`).
+const { name: _name, ...GUARD_SETTING_KEYS } = SETTING_KEYS;
+
 const MIDDLEWARE_KEYS: { [K in keyof Required<MiddlewareOptions>]: true } = {
   upstream: true,
   windows: true,
@@ -123,15 +128,7 @@ const MIDDLEWARE_KEYS: { [K in keyof Required<MiddlewareOptions>]: true } = {
   onExceeded: true,
   standardHeaders: true,
   onStoreError: true,
-  thresholdPercent: true,
-  probeInterval: true,
-  resolution: true,
-  enabled: true,
-  clock: true,
-  wallClock: true,
-  logger: true,
-  onStateChange: true,
-  onProbe: true,
+  ...GUARD_SETTING_KEYS,
 };
 
 /** Keys an adapter adds on top of the shared ones. */
@@ -158,12 +155,6 @@ function optionalBoolean(value: unknown, option: string): boolean {
   return value;
 }
 
-function optionalFunction<F>(value: unknown, option: string): F | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw optionError(option, 'a function', value);
-  return value as F;
-}
-
 /** Validates everything once, at construction; errors name the option and the value. */
 export function resolveMiddlewareOptions<Ctx>(
   options: MiddlewareOptions & { key?: unknown; usage?: unknown; handler?: unknown },
@@ -175,7 +166,7 @@ export function resolveMiddlewareOptions<Ctx>(
   if (typeof upstream !== 'string' || upstream === '' || upstream.includes('#')) {
     throw optionError('upstream', "a non-empty name without '#'", upstream);
   }
-  optionalFunction(options.key, 'key');
+  resolveFunction(options.key, 'key');
   const vendor = typeof options.usage === 'string' ? (options.usage as VendorChoice) : undefined;
   if (vendor !== undefined && !VENDOR_CHOICES.includes(vendor)) {
     throw optionError(
@@ -184,8 +175,8 @@ export function resolveMiddlewareOptions<Ctx>(
       options.usage,
     );
   }
-  if (vendor === undefined) optionalFunction(options.usage, 'usage');
-  optionalFunction(options.handler, 'handler');
+  if (vendor === undefined) resolveFunction(options.usage, 'usage');
+  resolveFunction(options.handler, 'handler');
   const {
     store,
     maxKeys,
@@ -226,13 +217,13 @@ export function resolveMiddlewareOptions<Ctx>(
     logger: guardSettings.logger ?? consoleLogger,
     maxKeys: resolvedMaxKeys,
     maxKeyLength: positiveInteger(maxKeyLength, 'maxKeyLength', 256),
-    loadBaseline: optionalFunction<BaselineLoader>(loadBaseline, 'loadBaseline'),
+    loadBaseline: resolveFunction<BaselineLoader>(loadBaseline, 'loadBaseline'),
     baselineTimeoutMs:
       baselineTimeout === undefined ? 5_000 : parseDuration(baselineTimeout, 'baselineTimeout'),
-    isCapError: optionalFunction<CapErrorClassifier>(isCapError, 'isCapError'),
-    classify: optionalFunction<UpstreamErrorClassifier>(classify, 'classify') ?? classifyUpstreamError,
+    isCapError: resolveFunction<CapErrorClassifier>(isCapError, 'isCapError'),
+    classify: resolveFunction<UpstreamErrorClassifier>(classify, 'classify') ?? classifyUpstreamError,
     vendor,
-    weigh: optionalFunction<Weigh>(weigh, 'weigh') ?? defaultWeigh,
+    weigh: resolveFunction<Weigh>(weigh, 'weigh') ?? defaultWeigh,
     maxJsonBytes: positiveInteger(maxJsonBytes, 'maxJsonBytes', 1_048_576),
     maxEventBytes: positiveInteger(maxEventBytes, 'maxEventBytes', 1_048_576),
     calibrate: optionalBoolean(calibrate, 'calibrate'),
