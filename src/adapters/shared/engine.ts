@@ -1,6 +1,4 @@
-import { LRUCache } from 'lru-cache';
 import type { WindowInfo } from '../../core/base-guard.js';
-import { isUsableTokens } from '../../core/baseline.js';
 import type { Clock } from '../../core/clock.js';
 import type { Decision } from '../../core/decision.js';
 import { type ResolvedWindow, resolveUpstreamOptions } from '../../core/options.js';
@@ -9,7 +7,8 @@ import type { Awaitable, GuardTarget, QuotaStore, StoreStats } from '../../store
 import { type BodyReading, BodyTap } from '../../usage/body-tap.js';
 import type { UpstreamErrorClass } from '../../usage/classify.js';
 import type { VendorWindowReading } from '../../usage/vendor-headers.js';
-import { all, chain, isPromiseLike, withTimeout } from './awaitable.js';
+import { all, chain, isPromiseLike } from './awaitable.js';
+import { Baselines } from './baselines.js';
 import { defineRouteBudget, type RouteBudget } from './budgets.js';
 import { observeBody } from './observe.js';
 import type { ResolvedMiddlewareOptions, RouteBudgetOptions } from './options.js';
@@ -70,7 +69,7 @@ export class QuotaEngine<Ctx> {
   private readonly shared: GuardTarget;
   private readonly windows: readonly ResolvedWindow[];
   private readonly budgets = new Map<string, RouteBudget>();
-  private readonly tenantBaselines: LRUCache<string, true | Promise<void>> | undefined;
+  private readonly baselines: Baselines | undefined;
   private readonly wallClock: Clock;
   private readonly callbacks: RouteCallbacks;
   private readonly outcomes: OutcomeReporter<Ctx>;
@@ -105,7 +104,17 @@ export class QuotaEngine<Ctx> {
       capError: async (route, retryAfterMs) => this.outcomes.capError(route.target, retryAfterMs),
       observe: (route, response) => this.observe(route, response),
     };
-    this.tenantBaselines = options.loadBaseline ? new LRUCache({ max: options.maxKeys }) : undefined;
+    this.baselines = options.loadBaseline
+      ? new Baselines(
+          options.loadBaseline,
+          options.upstream,
+          this.windows,
+          this.store,
+          this.problems,
+          options.baselineTimeoutMs,
+          options.maxKeys,
+        )
+      : undefined;
     // A synchronous store throws here, at construction, for a clash or bad options.
     const defined = this.store.define(options.upstream, options.guard);
     this.ready = this.prepare(defined);
@@ -198,7 +207,7 @@ export class QuotaEngine<Ctx> {
     try {
       done = chain(tap ? tap.end() : undefined, (reading) => {
         const fromBody = this.outcomes.tokens(reading, status);
-        return chain(fromBody === undefined ? this.usageOf(ctx) : fromBody, (tokens) => {
+        return chain(fromBody === undefined ? this.outcomes.usageOf(ctx) : fromBody, (tokens) => {
           const outcome: UpstreamOutcome = { headers: response.getHeaders() };
           if (tokens !== undefined) outcome.tokens = tokens;
           if (status !== undefined) outcome.status = status;
@@ -264,7 +273,7 @@ export class QuotaEngine<Ctx> {
   private async prepare(defined: Awaitable<void>): Promise<void> {
     try {
       if (isPromiseLike(defined)) await defined.catch((error: unknown) => this.storeFailed(error));
-      await this.loadBaselines(undefined);
+      await this.baselines?.load(undefined);
     } finally {
       this.isReady = true;
     }
@@ -273,7 +282,7 @@ export class QuotaEngine<Ctx> {
   private decideFor(ctx: Ctx): Awaitable<RequestQuotaType> {
     return chain(this.keyOf(ctx), (key) => {
       const target: GuardTarget = key === undefined ? this.shared : { upstream: this.upstream, key };
-      const loading = key === undefined ? undefined : this.tenantBaseline(key);
+      const loading = key === undefined ? undefined : this.baselines?.forTenant(key);
       return loading ? loading.then(() => this.decideTarget(target)) : this.decideTarget(target);
     });
   }
@@ -339,82 +348,6 @@ export class QuotaEngine<Ctx> {
       return undefined;
     }
     return boundKey(value, this.options.maxKeyLength);
-  }
-
-  /** A tenant's baselines, loaded on first sight; undefined once loaded (no promise to wait for). */
-  private tenantBaseline(key: string): Promise<void> | undefined {
-    const cache = this.tenantBaselines;
-    if (cache === undefined) return undefined;
-    const known = cache.get(key);
-    if (known === true) return undefined;
-    if (known !== undefined) return known;
-    const loading = this.loadBaselines(key).finally(() => cache.set(key, true));
-    cache.set(key, loading);
-    return loading;
-  }
-
-  private async loadBaselines(key: string | undefined): Promise<void> {
-    const loader = this.options.loadBaseline;
-    if (loader === undefined) return;
-    const target: GuardTarget = key === undefined ? this.shared : { upstream: this.upstream, key };
-    const timedOut = Symbol('timed out');
-    await Promise.all(
-      this.windows.map(async (w) => {
-        const where = `${w.label}${key === undefined ? '' : ` of tenant '${key}'`}`;
-        try {
-          const request = { upstream: this.upstream, window: w.label, windowMs: w.windowMs, key };
-          const result = await withTimeout(
-            Promise.resolve().then(() => loader(request)),
-            this.options.baselineTimeoutMs,
-            timedOut,
-          );
-          if (result === timedOut) {
-            this.problems.report(
-              'baseline',
-              `the baseline of ${where} timed out after ${this.options.baselineTimeoutMs} ms; serving without it`,
-            );
-            return;
-          }
-          if (result === undefined) return;
-          const before = (await this.store.info(target)).ignored.baseline;
-          await this.store.loadBaseline(target, result, { window: w.label });
-          if ((await this.store.info(target)).ignored.baseline > before) {
-            this.problems.report('baseline', `the baseline of ${where} held unusable values (ignored)`);
-          }
-        } catch (error) {
-          this.problems.report('baseline', `the baseline of ${where} failed; serving without it`, error);
-        }
-      }),
-    );
-  }
-
-  private usageOf(ctx: Ctx): Awaitable<number | undefined> {
-    const usage = this.options.usage;
-    if (usage === undefined) return undefined;
-    const failed = (error: unknown) => {
-      this.problems.report('usage', 'the usage function threw; no usage recorded for this response', error);
-      return undefined;
-    };
-    let value: unknown;
-    try {
-      value = usage(ctx);
-    } catch (error) {
-      return failed(error);
-    }
-    if (isPromiseLike(value)) return (value as Promise<unknown>).then((v) => this.checkUsage(v), failed);
-    return this.checkUsage(value);
-  }
-
-  private checkUsage(value: unknown): number | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== 'number' || !isUsableTokens(value)) {
-      this.problems.report(
-        'usage',
-        `the usage function returned ${JSON.stringify(value) ?? typeof value}, not a token count; ignored`,
-      );
-      return undefined;
-    }
-    return value;
   }
 
   /**

@@ -73,6 +73,36 @@ export class OutcomeReporter<Ctx> {
     return tokens;
   }
 
+  /** The app's `usage` function's answer, checked; problems counted, never thrown. */
+  usageOf(ctx: Ctx): Awaitable<number | undefined> {
+    const usage = this.options.usage;
+    if (usage === undefined) return undefined;
+    const failed = (error: unknown) => {
+      this.problems.report('usage', 'the usage function threw; no usage recorded for this response', error);
+      return undefined;
+    };
+    let value: unknown;
+    try {
+      value = usage(ctx);
+    } catch (error) {
+      return failed(error);
+    }
+    if (isPromiseLike(value)) return (value as Promise<unknown>).then((v) => this.checkUsage(v), failed);
+    return this.checkUsage(value);
+  }
+
+  private checkUsage(value: unknown): number | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'number' || !isUsableTokens(value)) {
+      this.problems.report(
+        'usage',
+        `the usage function returned ${JSON.stringify(value) ?? typeof value}, not a token count; ignored`,
+      );
+      return undefined;
+    }
+    return value;
+  }
+
   /** Applies one outcome; resolves to what the answer meant (for `report()` callers). */
   apply(route: RequestQuota, outcome: UpstreamOutcome): Awaitable<UpstreamErrorClass> {
     const { tokens, status, headers } = outcome;
