@@ -30,12 +30,11 @@ export function readVendorWindows(
 ): Map<number, VendorWindowReading> {
   const readings = new Map<number, VendorWindowReading>();
   for (const [label, windowMs] of Object.entries(VENDOR_WINDOWS)) {
-    const utilization = Number(headerValue(headers, `anthropic-ratelimit-unified-${label}-utilization`));
-    if (
-      !Number.isFinite(utilization) ||
-      headerValue(headers, `anthropic-ratelimit-unified-${label}-utilization`) === undefined
-    )
-      continue;
+    // Every response passes here: one look-up decides whether there is anything to read.
+    const raw = headerValue(headers, `anthropic-ratelimit-unified-${label}-utilization`);
+    if (raw === undefined) continue;
+    const utilization = Number(raw);
+    if (!Number.isFinite(utilization)) continue;
     const reading: VendorWindowReading = { utilization, at: now };
     const status = headerValue(headers, `anthropic-ratelimit-unified-${label}-status`);
     if (status !== undefined) reading.status = status;
@@ -43,7 +42,9 @@ export function readVendorWindows(
     if (Number.isFinite(reset) && reset > 0) reading.resetAt = reset * 1_000;
     readings.set(windowMs, reading);
   }
-  const limit = Number(headerValue(headers, 'x-ratelimit-limit-tokens'));
+  const limitRaw = headerValue(headers, 'x-ratelimit-limit-tokens');
+  if (limitRaw === undefined) return readings;
+  const limit = Number(limitRaw);
   const remaining = Number(headerValue(headers, 'x-ratelimit-remaining-tokens'));
   if (Number.isFinite(limit) && limit > 0 && Number.isFinite(remaining)) {
     const reading: VendorWindowReading = {
