@@ -19,7 +19,9 @@ export interface UpstreamErrorCounts {
   transient: number;
 }
 
-const NONE: UpstreamErrorClass = { kind: 'none', why: 'no status' };
+const NONE: UpstreamErrorClass = Object.freeze({ kind: 'none', why: 'no status' });
+/** The verdict on every answer below 400: one object, not one per request. */
+const NOT_AN_ERROR: UpstreamErrorClass = Object.freeze({ kind: 'none', why: 'not an error status' });
 
 /**
  * Turns what the primary answered into guard calls: usage to every window the request was
@@ -162,7 +164,7 @@ export class OutcomeReporter<Ctx> {
   }
 
   private classify(outcome: UpstreamOutcome, status: number, now: number): UpstreamErrorClass {
-    if (status < 400) return { kind: 'none', why: `status ${status}` };
+    if (status < 400) return NOT_AN_ERROR;
     const { headers, body } = outcome;
     if (resetDelays(headers, now).unreadable > 0) {
       this.problems.report(
