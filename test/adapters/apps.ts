@@ -109,32 +109,42 @@ function describeRoute(route: QuotaRoute | undefined) {
   return route === undefined ? null : JSON.parse(JSON.stringify(route));
 }
 
+/**
+ * A spec's options for one framework: the usage and key functions read what that framework's
+ * handler left, and the broken variants throw or return garbage.
+ */
+function guardOptions<Req, Res>(
+  spec: SharedOptions,
+  read: {
+    usage: (res: Res) => number | undefined;
+    key: (header: string) => (req: Req) => string | undefined;
+  },
+) {
+  const { keyHeader, usage, keyThrows, ...rest } = spec;
+  const broken = () => {
+    throw new Error(`${usage === 'throws' ? 'usage' : 'key'} broke`);
+  };
+  const key = keyThrows ? broken : keyHeader ? read.key(keyHeader) : undefined;
+  return {
+    ...rest,
+    usage: usage === 'throws' ? broken : usage === 'garbage' ? () => 'lots' as never : read.usage,
+    ...(key ? { key } : {}),
+  };
+}
+
 export const expressHarness: Harness = {
   name: 'express',
   createApp(spec) {
     const holds = new Holds();
     const app = express();
-    const guards = spec.guards.map((g) => {
-      const { keyHeader, usage, keyThrows, ...rest } = g;
-      const options: ExpressQuotaGuardOptions = {
-        ...rest,
-        usage:
-          usage === 'throws'
-            ? () => {
-                throw new Error('usage broke');
-              }
-            : usage === 'garbage'
-              ? () => 'lots' as never
-              : (res) => res.locals.tokens as number | undefined,
-      };
-      if (keyHeader) options.key = (req) => req.get(keyHeader);
-      if (keyThrows) {
-        options.key = () => {
-          throw new Error('key broke');
-        };
-      }
-      return expressGuard(options);
-    });
+    const guards = spec.guards.map((g) =>
+      expressGuard(
+        guardOptions<express.Request, express.Response>(g, {
+          usage: (res) => res.locals.tokens as number | undefined,
+          key: (header) => (req) => req.get(header),
+        }) as ExpressQuotaGuardOptions,
+      ),
+    );
     for (const guard of guards) app.use(guard);
     const first = guards[0]!;
     const handler = async (req: express.Request, res: express.Response) => {
@@ -175,27 +185,14 @@ export const koaHarness: Harness = {
     const holds = new Holds();
     const app = new Koa();
     const router = new Router();
-    const guards = spec.guards.map((g) => {
-      const { keyHeader, usage, keyThrows, ...rest } = g;
-      const options: KoaQuotaGuardOptions = {
-        ...rest,
-        usage:
-          usage === 'throws'
-            ? () => {
-                throw new Error('usage broke');
-              }
-            : usage === 'garbage'
-              ? () => 'lots' as never
-              : (ctx) => ctx.state.tokens as number | undefined,
-      };
-      if (keyHeader) options.key = (ctx) => ctx.get(keyHeader) || undefined;
-      if (keyThrows) {
-        options.key = () => {
-          throw new Error('key broke');
-        };
-      }
-      return koaGuard(options);
-    });
+    const guards = spec.guards.map((g) =>
+      koaGuard(
+        guardOptions<Koa.Context, Koa.Context>(g, {
+          usage: (ctx) => ctx.state.tokens as number | undefined,
+          key: (header) => (ctx) => ctx.get(header) || undefined,
+        }) as KoaQuotaGuardOptions,
+      ),
+    );
     for (const guard of guards) app.use(guard);
     const first = guards[0]!;
     const handler = async (ctx: Koa.Context) => {
