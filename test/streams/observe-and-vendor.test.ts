@@ -6,9 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { quotaGuard } from '../../src/adapters/express.js';
 import { anthropicJson, anthropicStream } from '../fixtures/llm-responses.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
-import { useStreamingUpstream } from './stream-apps.js';
+import { type StreamPlan, useStreamingUpstream } from './stream-apps.js';
 
 const streamingUpstream = useStreamingUpstream();
+
+/** Registers an Anthropic JSON answer (status, headers or body as given); returns its id. */
+const jsonAnswer = (plan: Partial<StreamPlan> = {}): string =>
+  streamingUpstream().register({ fixture: anthropicJson, gzip: false, cuts: [], ...plan });
 
 const NOW = Date.parse('2026-12-01T10:00:00Z');
 const H = 3_600_000;
@@ -65,14 +69,8 @@ describe('route.observe(fetchResponse)', () => {
 
   it('sees the primary’s cap error though the client gets the fallback’s 200, and charges only the primary', async () => {
     const { server, guard } = proxyApp();
-    const primary = streamingUpstream().register({
-      fixture: anthropicJson,
-      gzip: false,
-      cuts: [],
-      status: 429,
-      rawBody: capBody,
-    });
-    const fallback = streamingUpstream().register({ fixture: anthropicJson, gzip: false, cuts: [] });
+    const primary = jsonAnswer({ status: 429, rawBody: capBody });
+    const fallback = jsonAnswer();
     const response = await request(server).post(`/v1/messages?primary=${primary}&fallback=${fallback}`);
     expect(response.status).toBe(200);
     expect(response.headers['x-verdict']).toBe('cap');
@@ -84,10 +82,7 @@ describe('route.observe(fetchResponse)', () => {
 
   it('takes a short per-minute 429 for transient: no state change, counted, reported on the decision', async () => {
     const { server, guard } = proxyApp();
-    const primary = streamingUpstream().register({
-      fixture: anthropicJson,
-      gzip: false,
-      cuts: [],
+    const primary = jsonAnswer({
       status: 429,
       headers: { 'retry-after': '5' },
       rawBody: JSON.stringify({
@@ -98,7 +93,7 @@ describe('route.observe(fetchResponse)', () => {
         },
       }),
     });
-    const fallback = streamingUpstream().register({ fixture: anthropicJson, gzip: false, cuts: [] });
+    const fallback = jsonAnswer();
     const response = await request(server).post(`/v1/messages?primary=${primary}&fallback=${fallback}`);
     expect(response.headers['x-verdict']).toBe('transient');
     await guard.settled();
@@ -120,12 +115,7 @@ describe('vendor headers', () => {
 
   it('shows the vendor’s utilization per window next to the guard’s own count', async () => {
     const { server, guard } = proxyApp();
-    const id = streamingUpstream().register({
-      fixture: anthropicJson,
-      gzip: false,
-      cuts: [],
-      headers: unified('0.995', '0.4'),
-    });
+    const id = jsonAnswer({ headers: unified('0.995', '0.4') });
     await request(server).post(`/v1/messages?primary=${id}`);
     await guard.settled();
     const info = await guard.info();
@@ -138,12 +128,7 @@ describe('vendor headers', () => {
 
   it('with calibrate, a window the vendor reports at the threshold trips, with the vendor’s reset', async () => {
     const { server, guard, clock } = proxyApp({ calibrate: true });
-    const id = streamingUpstream().register({
-      fixture: anthropicJson,
-      gzip: false,
-      cuts: [],
-      headers: unified('0.995', '0.4'),
-    });
+    const id = jsonAnswer({ headers: unified('0.995', '0.4') });
     await request(server).post(`/v1/messages?primary=${id}`);
     await guard.settled();
     const info = await guard.info();
@@ -155,10 +140,7 @@ describe('vendor headers', () => {
 
   it('sends only the window the vendor names as spent to quota_exceeded', async () => {
     const { server, guard } = proxyApp();
-    const primary = streamingUpstream().register({
-      fixture: anthropicJson,
-      gzip: false,
-      cuts: [],
+    const primary = jsonAnswer({
       status: 429,
       rawBody: capBody,
       headers: {
@@ -167,7 +149,7 @@ describe('vendor headers', () => {
         'anthropic-ratelimit-unified-7d-reset': String(Math.floor((NOW + 30 * H) / 1_000)),
       },
     });
-    const fallback = streamingUpstream().register({ fixture: anthropicJson, gzip: false, cuts: [] });
+    const fallback = jsonAnswer();
     await request(server).post(`/v1/messages?primary=${primary}&fallback=${fallback}`);
     await guard.settled();
     const info = await guard.info();
