@@ -161,9 +161,9 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
     };
   }
 
-  return Object.assign(middleware, {
+  Object.defineProperty(middleware, 'ready', { get: () => engine.ready, enumerable: true });
+  return Object.assign(middleware as typeof middleware & { readonly ready: Promise<void> }, {
     upstream,
-    ready: engine.ready,
     budget,
     statusHandler,
     info: (tenant?: string) => engine.info(tenant),

@@ -218,6 +218,38 @@ export function describeAdapterScenarios(harness: Harness): void {
       expect(app.guards).toHaveLength(1);
     });
 
+    it('loads a route budget’s baseline too, and requests wait for it', async () => {
+      const asked: unknown[] = [];
+      const { guard, send } = setup(
+        {
+          windows: [{ window: '5h', budget: 1_000_000 }],
+          loadBaseline: async (req) => {
+            asked.push(req);
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            return req.budget === 'small' ? 99 : 10;
+          },
+        },
+        { budget: { window: '1h', budget: 100, name: 'small' } },
+      );
+      expect((await send('/budgeted')).body.route).toMatchObject({
+        route: 'fallback',
+        reason: 'route_budget_exhausted',
+        budget: 'small',
+      });
+      expect((await send('/chat')).body.route).toMatchObject({ route: 'primary' });
+      expect(asked).toContainEqual({
+        upstream: 'anthropic',
+        window: '1h',
+        windowMs: 1 * H,
+        key: undefined,
+        budget: 'small',
+      });
+      const info = await guard.info();
+      expect(info.ready).toBe(true);
+      expect(info.guard.windows[0]!.windowUsageTokens).toBe(10);
+      expect(info.budgets[0]!.window.windowUsageTokens).toBe(99);
+    });
+
     it('a route budget that refuses gives the upstream’s probe slot back', async () => {
       const { guard, clock, send } = setup(
         { windows: [{ window: '5h', budget: 0 }] },

@@ -40,14 +40,30 @@ export class Baselines {
   async load(key: string | undefined): Promise<void> {
     const target: GuardTarget =
       key === undefined ? { upstream: this.upstream } : { upstream: this.upstream, key };
-    await Promise.all(this.windows.map((w) => this.loadWindow(target, w, key)));
+    await Promise.all(this.windows.map((w) => this.loadWindow(target, w, key, undefined)));
   }
 
-  private async loadWindow(target: GuardTarget, w: ResolvedWindow, key: string | undefined): Promise<void> {
-    const where = `${w.label}${key === undefined ? '' : ` of tenant '${key}'`}`;
+  /** A route budget's window (its shared budget; tenants' route budgets start empty). */
+  loadBudget(name: string, storeName: string, window: ResolvedWindow): Promise<void> {
+    return this.loadWindow({ upstream: storeName }, window, undefined, name);
+  }
+
+  private async loadWindow(
+    target: GuardTarget,
+    w: ResolvedWindow,
+    key: string | undefined,
+    budget: string | undefined,
+  ): Promise<void> {
+    const where = `${w.label}${key === undefined ? '' : ` of tenant '${key}'`}${budget === undefined ? '' : ` of route budget '${budget}'`}`;
     const timedOut = Symbol('timed out');
     try {
-      const request = { upstream: this.upstream, window: w.label, windowMs: w.windowMs, key };
+      const request = {
+        upstream: this.upstream,
+        window: w.label,
+        windowMs: w.windowMs,
+        key,
+        ...(budget === undefined ? {} : { budget }),
+      };
       const result = await withTimeout(
         Promise.resolve().then(() => this.loader(request)),
         this.timeoutMs,

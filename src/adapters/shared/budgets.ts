@@ -1,5 +1,10 @@
 import { optionError } from '../../core/errors.js';
-import { checkKnownKeys, type UpstreamGuardOptions } from '../../core/options.js';
+import {
+  checkKnownKeys,
+  type ResolvedWindow,
+  resolveUpstreamOptions,
+  type UpstreamGuardOptions,
+} from '../../core/options.js';
 import type { GuardTarget } from '../../stores/store.js';
 import type { RouteBudgetOptions } from './options.js';
 
@@ -10,6 +15,8 @@ export interface RouteBudget {
   readonly storeName: string;
   readonly shared: GuardTarget;
   readonly guard: UpstreamGuardOptions;
+  /** The budget's one window, resolved. */
+  readonly window: ResolvedWindow;
 }
 
 const BUDGET_KEYS: { [K in keyof Required<RouteBudgetOptions>]: true } = {
@@ -42,5 +49,7 @@ export function defineRouteBudget(
   const storeName = `${upstream}#${name}`;
   // The budget inherits the upstream's settings (clock, logger, threshold, probes) and has one window.
   const guard: UpstreamGuardOptions = { ...upstreamGuard, name: storeName, windows: [window] };
-  return { name, storeName, shared: { upstream: storeName }, guard };
+  // Resolving validates the budget's options now, naming them, before the store sees them.
+  const [resolved] = resolveUpstreamOptions(guard).windows;
+  return { name, storeName, shared: { upstream: storeName }, guard, window: resolved! };
 }

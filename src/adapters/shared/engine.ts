@@ -60,10 +60,10 @@ export interface FinishedResponse {
  */
 export class QuotaEngine<Ctx> {
   readonly upstream: string;
-  /** Resolves once startup baselines are loaded, failed or timed out. Never rejects. */
-  readonly ready: Promise<void>;
   readonly options: ResolvedMiddlewareOptions<Ctx>;
-  private isReady = false;
+  /** Startup work not yet done: the store's definitions and the baselines (route budgets' too). */
+  private loading: Promise<void>;
+  private pending = 0;
   private readonly problems: ProblemLog;
   private readonly store: QuotaStore;
   private readonly shared: GuardTarget;
@@ -117,13 +117,14 @@ export class QuotaEngine<Ctx> {
       : undefined;
     // A synchronous store throws here, at construction, for a clash or bad options.
     const defined = this.store.define(options.upstream, options.guard);
-    this.ready = this.prepare(defined);
+    this.loading = Promise.resolve();
+    this.track(this.prepare(defined));
   }
 
   /** Decides for one request. Plain value when the store answers synchronously. */
   begin(ctx: Ctx): Awaitable<RequestQuotaType> {
     this.inFlight++;
-    if (!this.isReady) return this.ready.then(() => this.decideFor(ctx));
+    if (this.pending > 0) return this.loading.then(() => this.decideFor(ctx));
     return this.decideFor(ctx);
   }
 
@@ -137,7 +138,13 @@ export class QuotaEngine<Ctx> {
       this.budgets,
     );
     const defined = this.store.define(budget.storeName, budget.guard);
-    if (isPromiseLike(defined)) defined.catch((error: unknown) => this.storeFailed(error));
+    const baselines = this.baselines;
+    this.track(
+      (async () => {
+        if (isPromiseLike(defined)) await defined.catch((error: unknown) => this.storeFailed(error));
+        await baselines?.loadBudget(budget.name, budget.storeName, budget.window);
+      })(),
+    );
     this.budgets.set(budget.name, budget);
     return budget;
   }
@@ -247,7 +254,7 @@ export class QuotaEngine<Ctx> {
     );
     const info: MiddlewareInfo = {
       upstream: this.upstream,
-      ready: this.isReady,
+      ready: this.pending === 0,
       guard,
       budgets,
       problems: { ...this.problems.counts },
@@ -270,13 +277,28 @@ export class QuotaEngine<Ctx> {
 
   // --- internals ---
 
+  /**
+   * Resolves once startup baselines (the upstream's and its route budgets') are loaded, failed
+   * or timed out. Never rejects.
+   */
+  get ready(): Promise<void> {
+    return this.loading;
+  }
+
+  /** Requests wait for startup work, all of it, however much is added (route budgets come later). */
+  private track(work: Promise<void>): void {
+    this.pending++;
+    const done = work
+      .catch(() => undefined)
+      .finally(() => {
+        this.pending--;
+      });
+    this.loading = Promise.all([this.loading, done]).then(() => undefined);
+  }
+
   private async prepare(defined: Awaitable<void>): Promise<void> {
-    try {
-      if (isPromiseLike(defined)) await defined.catch((error: unknown) => this.storeFailed(error));
-      await this.baselines?.load(undefined);
-    } finally {
-      this.isReady = true;
-    }
+    if (isPromiseLike(defined)) await defined.catch((error: unknown) => this.storeFailed(error));
+    await this.baselines?.load(undefined);
   }
 
   private decideFor(ctx: Ctx): Awaitable<RequestQuotaType> {

@@ -28,6 +28,8 @@ export interface BaselineRequest {
   windowMs: number;
   /** The tenant key, or undefined for the upstream's shared budget. */
   key: string | undefined;
+  /** Set when the window is a route budget's (`guard.budget({ name })`): its name. */
+  budget?: string;
 }
 
 /**
