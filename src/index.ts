@@ -1,6 +1,7 @@
 /**
- * quota-guard: keep a metered upstream under its cap. The core: guards, decisions, durations
- * and the store interface. Adapters and the Redis store live in their own subpaths.
+ * quota-guard: keep a metered upstream under its cap. The core: guards, decisions, durations,
+ * the store interface and the in-memory store, and the readers of vendor responses. The
+ * framework adapters live in their own subpaths, `quota-guard/express` and `quota-guard/koa`.
  */
 export type { GuardEvents, IgnoredInputs, WindowInfo, WindowSelector } from './core/base-guard.js';
 export type { Baseline, BaselineEntry } from './core/baseline.js';
