@@ -4,16 +4,8 @@
  */
 import express from 'express';
 import { quotaGuard } from '../../src/adapters/express.js';
-import type { Clock } from '../../src/index.js';
 import { forward, tokensOf } from '../shared/forward.js';
-import { exampleWindows } from '../shared/guard-windows.js';
-
-export interface ExampleOptions {
-  primaryUrl: string;
-  fallbackUrl: string;
-  /** Tests drive time; the server uses the real clock. */
-  clock?: Clock;
-}
+import { type ExampleOptions, exampleWindows } from '../shared/guard-windows.js';
 
 export function createApp({ primaryUrl, fallbackUrl, clock }: ExampleOptions) {
   const anthropic = quotaGuard({

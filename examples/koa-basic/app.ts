@@ -5,16 +5,8 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { quotaGuard } from '../../src/adapters/koa.js';
-import type { Clock } from '../../src/index.js';
 import { forward, tokensOf } from '../shared/forward.js';
-import { exampleWindows } from '../shared/guard-windows.js';
-
-export interface ExampleOptions {
-  primaryUrl: string;
-  fallbackUrl: string;
-  /** Tests drive time; the server uses the real clock. */
-  clock?: Clock;
-}
+import { type ExampleOptions, exampleWindows } from '../shared/guard-windows.js';
 
 export function createApp({ primaryUrl, fallbackUrl, clock }: ExampleOptions) {
   const anthropic = quotaGuard({

@@ -9,6 +9,7 @@ import { chain, isPromiseLike } from './shared/awaitable.js';
 import type { QuotaEngine as Engine } from './shared/engine.js';
 import { QuotaEngine } from './shared/engine.js';
 import { tapBody } from './shared/express-body.js';
+import { withHandles } from './shared/handles.js';
 import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
 import { resolveMiddlewareOptions } from './shared/options.js';
 import type { GuardHandles } from './shared/public-types.js';
@@ -161,14 +162,10 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
     };
   }
 
-  Object.defineProperty(middleware, 'ready', { get: () => engine.ready, enumerable: true });
-  return Object.assign(middleware as typeof middleware & { readonly ready: Promise<void> }, {
-    upstream,
+  return withHandles(middleware, engine, {
     budget,
     statusHandler,
-    info: (tenant?: string) => engine.info(tenant),
     routeOf: (req: Request) => req.quotaRoutes?.[upstream],
-    settled: () => engine.settled(),
   });
 }
 

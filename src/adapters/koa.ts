@@ -7,6 +7,7 @@ import type { BodyTap } from '../usage/body-tap.js';
 import type { VendorChoice } from '../usage/token-usage.js';
 import { isPromiseLike } from './shared/awaitable.js';
 import { QuotaEngine } from './shared/engine.js';
+import { withHandles } from './shared/handles.js';
 import { tapKoaBody } from './shared/koa-body.js';
 import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
 import { resolveMiddlewareOptions } from './shared/options.js';
@@ -124,14 +125,10 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     };
   }
 
-  Object.defineProperty(middleware, 'ready', { get: () => engine.ready, enumerable: true });
-  return Object.assign(middleware as typeof middleware & { readonly ready: Promise<void> }, {
-    upstream,
+  return withHandles(middleware, engine, {
     budget,
     statusHandler,
-    info: (tenant?: string) => engine.info(tenant),
     routeOf: (ctx: Context) => ctx.state.quotaRoutes?.[upstream],
-    settled: () => engine.settled(),
   });
 }
 
