@@ -27,15 +27,40 @@ export interface ClassifyInput {
 /** A reset further away than this is a cap, not a per-minute limit. */
 export const CAP_RESET_THRESHOLD_MS = 10 * 60_000;
 
-const CAP_MESSAGE =
-  /usage limit|quota|usage cap|reached your .*limit|insufficient_quota|billing|credit balance|resource.?exhausted/i;
+/**
+ * Characters of an error's text the classifier reads. Vendors say what happened in the first
+ * sentence; a hostile or broken upstream can send a megabyte, and reading it all buys nothing.
+ */
+export const MAX_ERROR_TEXT = 4_096;
 
-/** The error's type, code and message, wherever the vendor put them. */
+// Plain alternatives, no unbounded quantifier: linear in the text, whatever it holds.
+const CAP_MESSAGE =
+  /usage limit|quota|usage cap|insufficient_quota|billing|credit balance|resource.?exhausted/i;
+
+/**
+ * "reached your <anything> limit" (Anthropic's subscription wording) by two index searches: a
+ * `reached your .*limit` pattern backtracks over the rest of the text at every "reached your",
+ * quadratic time on a message that repeats it.
+ */
+function saysLimitReached(lower: string): boolean {
+  const at = lower.indexOf('reached your');
+  return at >= 0 && lower.indexOf('limit', at + 12) >= 0;
+}
+
+/** The error's type, code and message, wherever the vendor put them; at most `MAX_ERROR_TEXT`. */
 function errorText(body: unknown): string {
-  if (typeof body === 'string') return body;
+  if (typeof body === 'string') return body.slice(0, MAX_ERROR_TEXT);
   if (!isRecord(body)) return '';
   const error = isRecord(body.error) ? body.error : body;
-  return [error.type, error.code, error.status, error.message].filter((v) => typeof v === 'string').join(' ');
+  const parts: string[] = [];
+  let length = 0;
+  for (const value of [error.type, error.code, error.status, error.message]) {
+    if (typeof value !== 'string' || length >= MAX_ERROR_TEXT) continue;
+    const part = value.slice(0, MAX_ERROR_TEXT - length);
+    parts.push(part);
+    length += part.length + 1;
+  }
+  return parts.join(' ');
 }
 
 /** Which windows Anthropic's unified headers say are spent (`five_hour` → `5h`, `seven_day*` → `7d`). */
@@ -74,7 +99,7 @@ export function classifyUpstreamError(input: ClassifyInput, nowEpochMs: number):
   if (headerValue(headers, 'anthropic-ratelimit-unified-status') === 'rejected') {
     return { kind: 'cap', ...retry, ...scoped, why: 'unified limit rejected' };
   }
-  if (CAP_MESSAGE.test(text)) return { kind: 'cap', ...retry, ...scoped, why: 'quota spent' };
+  if (CAP_MESSAGE.test(text) || saysLimitReached(text.toLowerCase())) return { kind: 'cap', ...retry, ...scoped, why: 'quota spent' };
   if (retry.retryAfterMs !== undefined && retry.retryAfterMs >= CAP_RESET_THRESHOLD_MS) {
     return { kind: 'cap', ...retry, ...scoped, why: 'reset far away' };
   }
