@@ -16,6 +16,7 @@ import type { GuardHandles } from './shared/public-types.js';
 import type { QuotaRoute, RequestQuota } from './shared/quota-route.js';
 import type { Rejection } from './shared/reject.js';
 import { watchResponse } from './shared/response-watch.js';
+import { type StatusHandlerOptions, statusAccess } from './shared/status-access.js';
 
 declare global {
   // Express's own way to extend its Request: `req.quotaRoute` is typed once this subpath is imported.
@@ -43,6 +44,11 @@ export interface ExpressQuotaGuardOptions extends MiddlewareOptions {
     | ((res: Response, req: Request) => number | undefined | null | Promise<number | undefined | null>);
   /** Answers a rejected request in reject mode instead of the default JSON 429. */
   handler?: (req: Request, res: Response, route: QuotaRoute, rejection: Rejection) => void | Promise<void>;
+  /**
+   * Requests the guard leaves alone, as in express-rate-limit: no decision (`req.quotaRoute`
+   * stays unset), nothing reported. For health checks and pages that never call the primary.
+   */
+  skip?: (req: Request, res: Response) => boolean | Promise<boolean>;
 }
 
 /** The middleware, with the guard's other handles on it. */
@@ -60,10 +66,11 @@ interface Ctx {
  * app.post('/v1/messages', (req, res) => forward(req.quotaRoute?.route === 'fallback' ? FALLBACK : PRIMARY, req, res));
  */
 export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard {
-  const { key, usage, handler } = options;
+  const { key, usage, handler, skip } = options;
   const engine: Engine<Ctx> = new QuotaEngine(
     resolveMiddlewareOptions<Ctx>(options, {
       key: key && ((ctx) => key(ctx.req)),
+      skip: skip && ((ctx) => skip(ctx.req, ctx.res)),
       usage: typeof usage === 'function' ? (ctx) => usage(ctx.res, ctx.req) : undefined,
     }),
   );
@@ -86,7 +93,7 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
     // is all there already (nothing reaches a closed socket).
     watchResponse(
       res,
-      () => engine.finish(route, { req, res }, res, body?.tap),
+      (abandoned) => engine.finish(route, { req, res }, res, body?.tap, abandoned),
       (appFinished) => {
         if (body !== undefined) return appFinished();
         const end = res.end;
@@ -137,27 +144,40 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
     });
   }
 
+  /** Runs `fn` unless the app's `skip` says to leave the request alone. */
+  function unlessSkipped(req: Request, res: Response, next: NextFunction, fn: () => void): void {
+    const skipping = skip === undefined ? false : engine.skips({ req, res });
+    if (skipping === false) fn();
+    else if (skipping === true) next();
+    else skipping.then((skipped) => (skipped ? next() : fn()), next);
+  }
+
   const middleware = function quotaGuardMiddleware(req: Request, res: Response, next: NextFunction): void {
-    withRoute(begin(req, res), next, (route) => proceed(req, res, next, route));
+    unlessSkipped(req, res, next, () =>
+      withRoute(begin(req, res), next, (route) => proceed(req, res, next, route)),
+    );
   };
 
   function budget(budgetOptions: RouteBudgetOptions): RequestHandler {
     const routeBudget = engine.defineBudget(budgetOptions);
     return function quotaBudgetMiddleware(req: Request, res: Response, next: NextFunction): void {
+      const own = ownRoute(req);
+      const run = (started: Awaitable<RequestQuota>) =>
+        withRoute(started, next, (route) => {
+          const budgeted = chain(engine.applyBudget(route, routeBudget), () => route);
+          withRoute(budgeted, next, () => proceed(req, res, next, route));
+        });
       // Decided by the app-level middleware, or here when the guard was not mounted with app.use.
-      const started = ownRoute(req) ?? begin(req, res);
-      withRoute(started, next, (route) => {
-        const budgeted = chain(engine.applyBudget(route, routeBudget), () => route);
-        withRoute(budgeted, next, () => proceed(req, res, next, route));
-      });
+      if (own) run(own);
+      else unlessSkipped(req, res, next, () => run(begin(req, res)));
     };
   }
 
-  function statusHandler(): RequestHandler {
+  function statusHandler(statusOptions?: StatusHandlerOptions): RequestHandler {
+    const access = statusAccess(statusOptions);
     return function quotaStatusHandler(req: Request, res: Response, next: NextFunction): void {
-      const tenant = typeof req.query.key === 'string' ? req.query.key : undefined;
-      engine.info(tenant).then((info) => {
-        res.json(info);
+      engine.statusAnswer(access, req.get('authorization'), req.query.key).then((answer) => {
+        res.status(answer.status).set(answer.headers).json(answer.body);
       }, next);
     };
   }

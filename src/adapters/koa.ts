@@ -15,6 +15,7 @@ import type { GuardHandles } from './shared/public-types.js';
 import type { QuotaRoute, RequestQuota } from './shared/quota-route.js';
 import type { Rejection } from './shared/reject.js';
 import { watchResponse } from './shared/response-watch.js';
+import { type StatusHandlerOptions, statusAccess } from './shared/status-access.js';
 
 declare module 'koa' {
   // Koa's default state, typed once this subpath is imported.
@@ -38,6 +39,11 @@ export interface KoaQuotaGuardOptions extends MiddlewareOptions {
   usage?: VendorChoice | ((ctx: Context) => number | undefined | null | Promise<number | undefined | null>);
   /** Answers a rejected request in reject mode instead of the default JSON 429. */
   handler?: (ctx: Context, route: QuotaRoute, rejection: Rejection) => void | Promise<void>;
+  /**
+   * Requests the guard leaves alone: no decision (`ctx.state.quotaRoute` stays unset), nothing
+   * reported. For health checks and pages that never call the primary.
+   */
+  skip?: (ctx: Context) => boolean | Promise<boolean>;
 }
 
 /** The middleware, with the guard's other handles on it. */
@@ -50,10 +56,11 @@ export interface KoaQuotaGuard extends Middleware, GuardHandles<Middleware, Cont
  * router.post('/v1/messages', async (ctx) => { ctx.body = await forward(ctx.state.quotaRoute?.route === 'fallback' ? FALLBACK : PRIMARY, ctx); });
  */
 export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
-  const { key, usage, handler } = options;
+  const { key, usage, handler, skip } = options;
   const engine = new QuotaEngine<Context>(
     resolveMiddlewareOptions<Context>(options, {
       key,
+      skip,
       usage: typeof usage === 'function' ? usage : undefined,
     }),
   );
@@ -66,7 +73,9 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     ctx.state.quotaRoutes ??= {};
     ctx.state.quotaRoutes[upstream] = route;
     let tap: BodyTap | undefined;
-    const appFinished = watchResponse(ctx.res, () => engine.finish(route, ctx, ctx.res, tap));
+    const appFinished = watchResponse(ctx.res, (abandoned) =>
+      engine.finish(route, ctx, ctx.res, tap, abandoned),
+    );
     return () => {
       // The app is done: its body is set, not yet sent. Tap it now, on its way out.
       if (route.route === 'primary' && !route.reported) tap = tapKoaBody(ctx, engine);
@@ -99,17 +108,26 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     });
   }
 
-  // Not an async function: with the memory store a request is decided without awaiting a promise.
-  const middleware = function quotaGuardMiddleware(ctx: Context, next: Next): Promise<void> {
+  function guarded(ctx: Context, next: Next): Promise<void> {
     const started = engine.begin(ctx);
     if (isPromiseLike(started)) return started.then((route) => proceed(ctx, next, route, attach(ctx, route)));
     return proceed(ctx, next, started, attach(ctx, started));
+  }
+
+  // Not an async function: with the memory store a request is decided without awaiting a promise.
+  const middleware = function quotaGuardMiddleware(ctx: Context, next: Next): Promise<void> {
+    if (skip === undefined) return guarded(ctx, next);
+    const skipping = engine.skips(ctx);
+    if (skipping === true) return next();
+    if (skipping === false) return guarded(ctx, next);
+    return skipping.then((skipped) => (skipped ? next() : guarded(ctx, next)));
   };
 
   function budget(budgetOptions: RouteBudgetOptions): Middleware {
     const routeBudget = engine.defineBudget(budgetOptions);
     return async function quotaBudgetMiddleware(ctx: Context, next: Next): Promise<void> {
       const existing = ctx.state.quotaRoutes?.[upstream] as RequestQuota | undefined;
+      if (!existing && (await engine.skips(ctx))) return next();
       // Decided by the app-level middleware, or here when the guard was not mounted with app.use.
       const route = existing ?? (await engine.begin(ctx));
       const appFinished = existing ? undefined : attach(ctx, route);
@@ -118,10 +136,13 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     };
   }
 
-  function statusHandler(): Middleware {
+  function statusHandler(statusOptions?: StatusHandlerOptions): Middleware {
+    const access = statusAccess(statusOptions);
     return async function quotaStatusHandler(ctx: Context): Promise<void> {
-      const tenant = typeof ctx.query.key === 'string' ? ctx.query.key : undefined;
-      ctx.body = await engine.info(tenant);
+      const answer = await engine.statusAnswer(access, ctx.get('authorization'), ctx.query.key);
+      ctx.status = answer.status;
+      ctx.set(answer.headers);
+      ctx.body = answer.body;
     };
   }
 

@@ -1,4 +1,4 @@
-import { type Baseline, isUsableTokens } from './baseline.js';
+import { type Baseline, isTokenCount, isUsableDelay } from './baseline.js';
 import type {
   Decision,
   DecisionReason,
@@ -8,6 +8,7 @@ import type {
   TransitionReason,
 } from './decision.js';
 import { Emitter } from './emitter.js';
+import { describeValue } from './errors.js';
 import type { ResolvedSettings, ResolvedWindow } from './options.js';
 import {
   Verdict,
@@ -128,11 +129,17 @@ export abstract class BaseGuard implements WindowHost {
     return this.decide().route === 'primary';
   }
 
-  /** Charges `tokens` to every window. NaN, negative and infinite values are ignored and counted. */
+  /**
+   * Charges `tokens` to every window. Anything but a non-negative safe integer (NaN, negative,
+   * fractional, infinite, beyond 2^53) is ignored and counted: totals stay exact and finite.
+   */
   recordUsage(tokens: number): void {
     if (!this.settings.enabled) return;
-    if (!isUsableTokens(tokens)) {
-      this.ignore('usage', `recordUsage() ignored ${String(tokens)}: tokens must be a finite number >= 0`);
+    if (!isTokenCount(tokens)) {
+      this.ignore(
+        'usage',
+        `recordUsage() ignored ${describeValue(tokens)}: tokens must be a non-negative safe integer`,
+      );
       return;
     }
     if (tokens === 0) return;
@@ -161,7 +168,7 @@ export abstract class BaseGuard implements WindowHost {
   notifyCapError(retryAfterMs?: number, target: WindowSelector = {}): void {
     if (!this.settings.enabled) return;
     let retry = retryAfterMs;
-    if (retry !== undefined && !isUsableTokens(retry)) {
+    if (retry !== undefined && !isUsableDelay(retry)) {
       this.ignore(
         'retryAfter',
         `notifyCapError() ignored retry time ${String(retry)}: must be finite ms >= 0`,
@@ -182,10 +189,10 @@ export abstract class BaseGuard implements WindowHost {
     const windows = this.selectWindows(target);
     const now = this.settings.clock.now();
     if (typeof baseline === 'number') {
-      if (!isUsableTokens(baseline)) {
+      if (!isTokenCount(baseline)) {
         this.ignore(
           'baseline',
-          `loadBaseline() ignored ${String(baseline)}: tokens must be a finite number >= 0`,
+          `loadBaseline() ignored ${describeValue(baseline)}: tokens must be a non-negative safe integer`,
         );
         return;
       }
@@ -195,10 +202,10 @@ export abstract class BaseGuard implements WindowHost {
       const offset = now - this.settings.wallClock.now();
       for (const entry of baseline as readonly unknown[]) {
         const { at, tokens } = (entry ?? {}) as { at?: unknown; tokens?: unknown };
-        if (typeof at !== 'number' || !Number.isFinite(at) || !isUsableTokens(tokens)) {
+        if (typeof at !== 'number' || !Number.isFinite(at) || !isTokenCount(tokens)) {
           this.ignore(
             'baseline',
-            `loadBaseline() ignored an entry ${JSON.stringify(entry)}: want { at, tokens }`,
+            `loadBaseline() ignored an entry ${describeValue(entry)}: want { at, tokens } with tokens a non-negative safe integer`,
           );
           continue;
         }

@@ -11,6 +11,16 @@ export interface BaselineEntry {
  */
 export type Baseline = number | readonly BaselineEntry[];
 
-export function isUsableTokens(tokens: unknown): tokens is number {
-  return typeof tokens === 'number' && Number.isFinite(tokens) && tokens >= 0;
+/**
+ * A token count the guard keeps: a non-negative safe integer. Counts stay exact integers, and a
+ * window's total, a sum of safe integers over a bounded number of entries, is always finite: no
+ * `Infinity` that turns into `NaN` when it slides out and switches every comparison off.
+ */
+export function isTokenCount(tokens: unknown): tokens is number {
+  return typeof tokens === 'number' && Number.isSafeInteger(tokens) && tokens >= 0;
+}
+
+/** A finite, non-negative number of milliseconds (a retry time). */
+export function isUsableDelay(ms: unknown): ms is number {
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0;
 }

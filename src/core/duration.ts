@@ -50,3 +50,18 @@ export function formatDuration(ms: number): string {
   }
   return `${ms}ms`;
 }
+
+/** Node's timers fire at once for delays over 2^31 − 1 ms (about 24.8 days). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A duration that becomes a timer (a timeout): as `parseDuration`, and no longer than Node's
+ * timer limit, which would otherwise turn `'30d'` into a timeout that fires at once.
+ */
+export function parseTimerDuration(value: unknown, option: string): number {
+  const ms = parseDuration(value, option);
+  if (ms > MAX_TIMER_MS) {
+    throw optionError(option, "at most '24d' (Node's timers cannot wait longer than 2^31 - 1 ms)", value);
+  }
+  return ms;
+}

@@ -30,15 +30,33 @@ export function isQuotaGuardError(value: unknown): value is QuotaGuardError {
   return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
 }
 
+/** Longest text of a value put in a message; the rest is cut (a log line stays a line). */
+const MAX_DESCRIBED = 200;
+
+// One character class over a bounded string: linear.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
+const UNSAFE_IN_LOG = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from outside (a tenant key, a header, a body) made safe for one log line: control
+ * characters (newlines, ANSI escapes), bidi overrides and line separators shown as `\uXXXX`
+ * escapes, and cut to `max` characters.
+ */
+export function escapeForLog(text: string, max = MAX_DESCRIBED): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…(${text.length} chars)` : text;
+  return cut.replace(UNSAFE_IN_LOG, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Shows a rejected value the way a user typed it: strings quoted, everything else as JSON-ish text. */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
-    return String(value);
+  if (typeof value === 'string') return `'${escapeForLog(value)}'`;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
   if (value === undefined || value === null) return String(value);
   if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return value.toString();
   try {
-    return JSON.stringify(value) ?? String(value);
+    return escapeForLog(JSON.stringify(value) ?? String(value));
   } catch {
     return Object.prototype.toString.call(value);
   }

@@ -122,7 +122,8 @@ const WINDOW_KEYS: { [K in keyof Required<WindowOptions>]: true } = {
 
 export function checkKnownKeys(options: object, known: Record<string, true>, path: string): void {
   for (const key of Object.keys(options)) {
-    if (!(key in known)) {
+    // Own properties only: `constructor`, `__proto__` and `toString` are no options.
+    if (!Object.hasOwn(known, key)) {
       throw new QuotaGuardError(
         'ERR_QUOTA_GUARD_OPTION',
         `${path}${key}`,
@@ -150,6 +151,14 @@ function resolveThreshold(value: unknown, option: string, fallback: number): num
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 100) {
     throw optionError(option, 'a number in (0, 100]', value);
+  }
+  if (value < 1) {
+    // Other limiters take a fraction (0.9); here it is a percentage, and 0.9 would trip at 0.9%.
+    throw optionError(
+      option,
+      `a percentage from 1 to 100 (write ${Math.round(value * 10_000) / 100} for ${Math.round(value * 10_000) / 100}%; a share of 1 is not taken)`,
+      value,
+    );
   }
   return value;
 }

@@ -121,7 +121,11 @@ export class WindowGuard {
     state.capError = true;
     if (retryAfterMs !== undefined) {
       // × 11 / 10 rather than × 1.1: exact for whole milliseconds (3_600_000 × 1.1 is not).
-      state.probeIntervalMs = Math.max((retryAfterMs * 11) / 10, this.config.probeIntervalMs);
+      // Capped at 2^53 ms: a finite interval, whatever the caller passed (× 1.1 of 1e308 is Infinity).
+      state.probeIntervalMs = Math.min(
+        Math.max((retryAfterMs * 11) / 10, this.config.probeIntervalMs),
+        Number.MAX_SAFE_INTEGER,
+      );
     }
   }
 

@@ -99,7 +99,8 @@ export function classifyUpstreamError(input: ClassifyInput, nowEpochMs: number):
   if (headerValue(headers, 'anthropic-ratelimit-unified-status') === 'rejected') {
     return { kind: 'cap', ...retry, ...scoped, why: 'unified limit rejected' };
   }
-  if (CAP_MESSAGE.test(text) || saysLimitReached(text.toLowerCase())) return { kind: 'cap', ...retry, ...scoped, why: 'quota spent' };
+  if (CAP_MESSAGE.test(text) || saysLimitReached(text.toLowerCase()))
+    return { kind: 'cap', ...retry, ...scoped, why: 'quota spent' };
   if (retry.retryAfterMs !== undefined && retry.retryAfterMs >= CAP_RESET_THRESHOLD_MS) {
     return { kind: 'cap', ...retry, ...scoped, why: 'reset far away' };
   }

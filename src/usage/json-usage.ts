@@ -84,3 +84,14 @@ export function usageFromJson(body: unknown, choice: VendorChoice): TokenUsage |
       return undefined;
   }
 }
+
+/**
+ * A vendor's error body: Anthropic's `{ type: 'error', error: { type, message } }`, OpenAI's
+ * `{ error: { message, type, code } }`, Gemini's `{ error: { code, message, status } }`.
+ */
+export function isVendorErrorBody(body: unknown): boolean {
+  if (!isRecord(body) || !isRecord(body.error)) return false;
+  const error = body.error;
+  if (typeof error.message !== 'string') return false;
+  return typeof error.type === 'string' || typeof error.status === 'string' || 'code' in error;
+}

@@ -31,9 +31,15 @@ export type Weigh = (usage: TokenUsage) => number;
 export const defaultWeigh: Weigh = (u) =>
   u.inputTokens + u.outputTokens + u.cacheCreationInputTokens + u.cacheReadInputTokens;
 
-/** A finite, non-negative count, or 0: vendors omit fields rather than send garbage, but bodies can be anything. */
+/**
+ * One count field of a vendor's usage: 0 when absent (vendors omit fields), the count when it is
+ * a non-negative safe integer, and NaN for anything else (`1e308`, `-5`, `2.5`, `"12"`): the
+ * usage as a whole is then implausible, and the reporter rejects and counts it rather than
+ * charge a made-up number.
+ */
 export function count(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0;
+  if (value === undefined || value === null) return 0;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : Number.NaN;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

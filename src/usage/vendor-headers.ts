@@ -60,3 +60,28 @@ export function readVendorWindows(
   }
   return readings;
 }
+
+/**
+ * Headers only a vendor's API sets (Anthropic, OpenAI, Gemini through OpenAI-compatible
+ * gateways): a response carrying one came from the vendor, not from the app itself. Generic
+ * names (`x-request-id`, `retry-after`) are not evidence: apps set those too.
+ */
+const VENDOR_HEADERS = [
+  'anthropic-ratelimit-unified-status',
+  'anthropic-ratelimit-unified-5h-utilization',
+  'anthropic-ratelimit-requests-limit',
+  'anthropic-ratelimit-tokens-limit',
+  'anthropic-ratelimit-input-tokens-limit',
+  'anthropic-organization-id',
+  'openai-processing-ms',
+  'openai-organization',
+  'openai-version',
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-limit-tokens',
+];
+
+/** True when the headers carry one a vendor's API sets; see `VENDOR_HEADERS`. */
+export function hasVendorHeaders(headers: HeadersLike | undefined): boolean {
+  for (const name of VENDOR_HEADERS) if (headerValue(headers, name) !== undefined) return true;
+  return false;
+}

@@ -20,7 +20,7 @@ import { type ExpressQuotaGuardOptions, quotaGuard as expressGuard } from '../..
 import { type KoaQuotaGuardOptions, quotaGuard as koaGuard } from '../../src/adapters/koa.js';
 
 /** Options both adapters share; each harness adds its own `usage`. */
-export type SharedOptions = Omit<ExpressQuotaGuardOptions, 'key' | 'usage' | 'handler'> & {
+export type SharedOptions = Omit<ExpressQuotaGuardOptions, 'key' | 'usage' | 'handler' | 'skip'> & {
   /** The tenant key comes from this request header when set. */
   keyHeader?: string;
   /** A usage function that replaces the default (which reads x-tokens). */

@@ -110,7 +110,8 @@ export function describeAdapterScenarios(harness: Harness): void {
       expect(probe.body.route).toMatchObject({ route: 'primary', probe: true, reason: 'probe' });
       expect((await send('/chat')).body.route.route).toBe('fallback');
       clock.advance(1 * M);
-      expect((await send('/chat')).body.route).toMatchObject({ probe: true });
+      // The primary's answer shows its usage: evidence it was asked (DESIGN §7).
+      expect((await send('/chat', { 'x-tokens': '10' })).body.route).toMatchObject({ probe: true });
       expect((await guard.info()).guard.state).toBe('within_quota');
       expect((await send('/chat')).body.route).toMatchObject({ route: 'primary', reason: 'within_quota' });
     });
@@ -264,7 +265,10 @@ export function describeAdapterScenarios(harness: Harness): void {
         reason: 'route_budget_exhausted',
       });
       // The upstream's probe is still there for a route the budget does not cover.
-      expect((await send('/chat')).body.route).toMatchObject({ route: 'primary', probe: true });
+      expect((await send('/chat', { 'x-tokens': '10' })).body.route).toMatchObject({
+        route: 'primary',
+        probe: true,
+      });
       expect((await guard.info()).guard.state).toBe('within_quota');
     });
 

@@ -332,14 +332,16 @@ describe('QuotaGuard: budget 0 and disabled', () => {
 });
 
 describe('QuotaGuard: bad usage input', () => {
-  it('ignores NaN, negative and infinite usage, counts it and logs it once', () => {
+  it('ignores NaN, negative, infinite, fractional and unsafe usage, counts it and logs it once', () => {
     const { guard, lines } = makeGuard();
     guard.recordUsage(10);
     guard.recordUsage(Number.NaN);
     guard.recordUsage(-5);
     guard.recordUsage(Number.POSITIVE_INFINITY);
     guard.recordUsage(2.5);
-    expect(guard.info()).toMatchObject({ windowUsageTokens: 12.5, ignored: { usage: 3 } });
+    guard.recordUsage(2 ** 53);
+    guard.recordUsage(1e308);
+    expect(guard.info()).toMatchObject({ windowUsageTokens: 10, ignored: { usage: 6 } });
     expect(lines.filter((l) => l.level === 'warn' && l.message.includes('recordUsage'))).toHaveLength(1);
   });
 

@@ -80,7 +80,7 @@ describe('weigh', () => {
 
   it('rejects a usage option that names no extractor', () => {
     expect(() => expressGuard({ ...common, usage: 'mistral' as never })).toThrow(
-      "usage must be a function or one of 'anthropic', 'openai', 'gemini', 'auto', got 'mistral'",
+      "usage must be a vendor whose bodies carry usage ('anthropic', 'openai', 'gemini', 'auto') or a function returning the tokens of a response, got 'mistral'",
     );
   });
 });

@@ -86,7 +86,7 @@ function openUpstream(upstreamUrl: string, id: string): Promise<IncomingMessage>
   });
 }
 
-type GuardOptions = Omit<ExpressQuotaGuardOptions, 'usage' | 'key' | 'handler'> & {
+type GuardOptions = Omit<ExpressQuotaGuardOptions, 'usage' | 'key' | 'handler' | 'skip'> & {
   usage: 'anthropic' | 'openai' | 'gemini' | 'auto';
 };
 

@@ -101,7 +101,9 @@ describe('regular expressions in src/', () => {
       {
         status: 429,
         headers: {},
-        body: { error: { type: 'rate_limit_error', message: `You have reached your 5-hour limit. ${message}` } },
+        body: {
+          error: { type: 'rate_limit_error', message: `You have reached your 5-hour limit. ${message}` },
+        },
       },
       Date.now(),
     );

@@ -1,15 +1,17 @@
 import type { WindowInfo } from '../../core/base-guard.js';
 import type { Clock } from '../../core/clock.js';
 import type { Decision } from '../../core/decision.js';
+import { describeValue } from '../../core/errors.js';
 import { type ResolvedWindow, resolveUpstreamOptions } from '../../core/options.js';
 import type { UpstreamInfo } from '../../core/upstream-guard.js';
 import type { Awaitable, GuardTarget, QuotaStore, StoreStats } from '../../stores/store.js';
 import { type BodyReading, BodyTap } from '../../usage/body-tap.js';
 import type { UpstreamErrorClass } from '../../usage/classify.js';
 import type { VendorWindowReading } from '../../usage/vendor-headers.js';
-import { all, chain, isPromiseLike } from './awaitable.js';
+import { chain, isPromiseLike, withTimeout } from './awaitable.js';
 import { Baselines } from './baselines.js';
 import { defineRouteBudget, type RouteBudget } from './budgets.js';
+import { answeredByPrimary } from './evidence.js';
 import { observeBody } from './observe.js';
 import type { ResolvedMiddlewareOptions, RouteBudgetOptions } from './options.js';
 import type { UpstreamOutcome } from './outcome.js';
@@ -22,7 +24,10 @@ import {
   type RouteFields,
 } from './quota-route.js';
 import { type Rejection, rejection } from './reject.js';
+import type { StatusAnswer } from './status-access.js';
 import { boundKey } from './tenant-key.js';
+
+const KEY_TIMED_OUT = Symbol('key timed out');
 
 /** `guard.info()` and the status handler's JSON. */
 export interface MiddlewareInfo {
@@ -115,6 +120,7 @@ export class QuotaEngine<Ctx> {
           options.maxKeys,
         )
       : undefined;
+    for (const warning of options.warnings) options.logger.warn(warning);
     // A synchronous store throws here, at construction, for a clash or bad options.
     const defined = this.store.define(options.upstream, options.guard);
     this.loading = Promise.resolve();
@@ -126,6 +132,26 @@ export class QuotaEngine<Ctx> {
     this.inFlight++;
     if (this.pending > 0) return this.loading.then(() => this.decideFor(ctx));
     return this.decideFor(ctx);
+  }
+
+  /**
+   * True when the app's `skip` says to leave this request alone: no decision, nothing reported
+   * (health checks, status pages, static files). A `skip` that throws guards the request (counted).
+   */
+  skips(ctx: Ctx): Awaitable<boolean> {
+    const skip = this.options.skip;
+    if (skip === undefined) return false;
+    const failed = (error: unknown) => {
+      this.problems.report('skip', 'the skip function failed; the request was guarded', error);
+      return false;
+    };
+    try {
+      const answer = skip(ctx);
+      if (isPromiseLike(answer)) return (answer as Promise<unknown>).then((v) => v === true, failed);
+      return answer === true;
+    } catch (error) {
+      return failed(error);
+    }
   }
 
   /** Adds a route budget; see `guard.budget()`. */
@@ -167,15 +193,10 @@ export class QuotaEngine<Ctx> {
         }
         return;
       }
-      const giveBack: Array<Awaitable<void>> = [];
-      if (route.probe && route.decision)
-        giveBack.push(this.call(() => this.store.releaseProbe(route.target, route.decision!)));
-      for (const b of route.budgets) {
-        if (b.decision.probe) giveBack.push(this.call(() => this.store.releaseProbe(b.target, b.decision)));
-      }
+      const giveBack = this.outcomes.releaseProbes(route);
       route.budgets.length = 0;
       route.refuse(budget.name, decision);
-      return all(giveBack);
+      return giveBack;
     });
   }
 
@@ -202,14 +223,21 @@ export class QuotaEngine<Ctx> {
   /**
    * Reports the response to the guard once it is over (finished, or the client went away).
    * Synchronous with a synchronous store, no tap and a synchronous usage function: no promise
-   * per request.
+   * per request. `abandoned`: the client left and the app never finished within the wait; its
+   * status proves nothing (a 200 header of a stream that never ended is no success).
    */
-  finish(route: RequestQuotaType, ctx: Ctx, response: FinishedResponse, tap?: BodyTap): void {
+  finish(
+    route: RequestQuotaType,
+    ctx: Ctx,
+    response: FinishedResponse,
+    tap?: BodyTap,
+    abandoned = false,
+  ): void {
     if (route.reported || route.route !== 'primary') {
       this.requestDone();
       return;
     }
-    const status = response.headersSent ? response.statusCode : undefined;
+    const status = response.headersSent && !abandoned ? response.statusCode : undefined;
     let done: Awaitable<unknown>;
     try {
       done = chain(tap ? tap.end() : undefined, (reading) => {
@@ -220,7 +248,7 @@ export class QuotaEngine<Ctx> {
           if (status !== undefined) outcome.status = status;
           const body = reading?.json ?? reading?.streamError;
           if (body !== undefined) outcome.body = body;
-          return this.outcomes.apply(route, outcome);
+          return this.outcomes.apply(route, outcome, answeredByPrimary(outcome, reading));
         });
       });
     } catch (error) {
@@ -248,6 +276,7 @@ export class QuotaEngine<Ctx> {
     this.problems.report('handler', 'the reject handler threw; answered with the default 429', error);
   }
 
+  /** The guard's numbers; with `key`, a tenant's. A look-up never creates or evicts a tenant. */
   async info(key?: string): Promise<MiddlewareInfo> {
     const { guard, budgets } = await this.infoParts(
       key === undefined ? undefined : boundKey(key, this.options.maxKeyLength),
@@ -267,6 +296,27 @@ export class QuotaEngine<Ctx> {
     if (vendor) info.vendor = vendor;
     if (this.store.stats) info.store = await this.store.stats();
     return info;
+  }
+
+  /**
+   * The status handler's answer: the guard's JSON (a tenant's with `?key=` when allowed), or a
+   * refusal from `access`. `key` is the raw query value: anything but one string is refused.
+   */
+  async statusAnswer(
+    access: (authorization: unknown, key: unknown) => StatusAnswer | undefined,
+    authorization: unknown,
+    key: unknown,
+  ): Promise<StatusAnswer> {
+    const refused = access(authorization, key);
+    if (refused) return refused;
+    if (key !== undefined && (typeof key !== 'string' || key === '')) {
+      return {
+        status: 400,
+        headers: {},
+        body: { error: { type: 'bad_key', message: 'key must be one string' } },
+      };
+    }
+    return { status: 200, headers: {}, body: await this.info(key) };
   }
 
   /** Resolves when no decided request is waiting for its response to finish. */
@@ -347,8 +397,16 @@ export class QuotaEngine<Ctx> {
       return undefined;
     }
     if (!isPromiseLike(raw)) return this.checkKey(raw);
-    return (raw as Promise<unknown>).then(
-      (value) => this.checkKey(value),
+    const timeoutMs = this.options.keyTimeoutMs;
+    return withTimeout(raw as Promise<unknown>, timeoutMs, KEY_TIMED_OUT).then(
+      (value) => {
+        if (value !== KEY_TIMED_OUT) return this.checkKey(value);
+        this.problems.report(
+          'key',
+          `the key function did not settle within ${timeoutMs} ms; the request was charged to the shared budget`,
+        );
+        return undefined;
+      },
       (error: unknown) => {
         this.problems.report(
           'key',
@@ -365,7 +423,7 @@ export class QuotaEngine<Ctx> {
     if (typeof value !== 'string' || value === '') {
       this.problems.report(
         'key',
-        `the key function returned ${typeof value === 'string' ? 'an empty string' : typeof value}, not a tenant key; the request was charged to the shared budget`,
+        `the key function returned ${describeValue(value)}, not a tenant key; the request was charged to the shared budget`,
       );
       return undefined;
     }
@@ -389,7 +447,8 @@ export class QuotaEngine<Ctx> {
       if (tokens !== undefined) outcome.tokens = tokens;
       const body = reading.json ?? reading.streamError;
       if (body !== undefined) outcome.body = body;
-      verdict = Promise.resolve(this.outcomes.apply(route, outcome)).finally(() => this.requestDone());
+      // The app handed over the primary's own fetch response: it was asked.
+      verdict = Promise.resolve(this.outcomes.apply(route, outcome, true)).finally(() => this.requestDone());
     };
     if (response.ok) return observeBody(response, tap, report);
     // An error answer is small and its verdict must not wait for the app: read a copy now.
@@ -402,7 +461,8 @@ export class QuotaEngine<Ctx> {
 
   /** `report()` from the app: always a promise, of what the answer meant. */
   private async apply(route: RequestQuotaType, outcome: UpstreamOutcome): Promise<UpstreamErrorClass> {
-    return this.outcomes.apply(route, outcome);
+    // The app's own word that this is what the primary answered.
+    return this.outcomes.apply(route, outcome, true);
   }
 
   private async infoParts(key: string | undefined, onlyBudget?: string) {

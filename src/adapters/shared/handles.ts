@@ -2,11 +2,12 @@ import type { QuotaEngine } from './engine.js';
 import type { RouteBudgetOptions } from './options.js';
 import type { GuardHandles } from './public-types.js';
 import type { QuotaRoute } from './quota-route.js';
+import type { StatusHandlerOptions } from './status-access.js';
 
 /** The framework-specific parts of the handles; the rest is the engine's, the same everywhere. */
 export interface AdapterHandles<Handler, Request> {
   budget(options: RouteBudgetOptions): Handler;
-  statusHandler(): Handler;
+  statusHandler(options?: StatusHandlerOptions): Handler;
   routeOf(request: Request): QuotaRoute | undefined;
 }
 

@@ -1,6 +1,6 @@
 import type { Baseline } from '../../core/baseline.js';
 import type { Duration } from '../../core/duration.js';
-import { parseDuration } from '../../core/duration.js';
+import { parseDuration, parseTimerDuration } from '../../core/duration.js';
 import { optionError } from '../../core/errors.js';
 import { consoleLogger, type Logger } from '../../core/logger.js';
 import {
@@ -19,6 +19,10 @@ import { defaultWeigh, type VendorChoice, type Weigh } from '../../usage/token-u
 import type { CapErrorClassifier, UpstreamErrorClassifier } from './outcome.js';
 
 const VENDOR_CHOICES: readonly VendorChoice[] = ['anthropic', 'openai', 'gemini', 'auto'];
+
+/** `standardHeaders`: express-rate-limit's spellings; `true` is the latest draft. */
+export type StandardHeaders = boolean | 'draft-6' | 'draft-7' | 'draft-8';
+export type HeaderDraft = 'draft-6' | 'draft-7' | 'draft-8';
 
 /** What a baseline loader is asked for: one window of one upstream (and tenant). */
 export interface BaselineRequest {
@@ -56,6 +60,17 @@ export interface MiddlewareOptions extends Omit<GuardSettings, 'name'> {
   loadBaseline?: BaselineLoader;
   /** How long requests wait for baselines before the guard serves without them. Default `'5s'`. */
   baselineTimeout?: Duration;
+  /** How long a request waits for a `key` function's promise; then it is charged to the shared budget (counted). Default `'5s'`. */
+  keyTimeout?: Duration;
+  /** How long the hook waits for a `usage` function's promise; then nothing is charged for that answer (counted). Default `'30s'`. */
+  usageTimeout?: Duration;
+  /**
+   * Largest usage one answer may report. More (or anything but a whole non-negative number) is
+   * not charged and is counted in `info().problems.implausibleUsage`. Default `10_000_000`.
+   */
+  maxTokensPerResponse?: number;
+  /** Bytes a compressed body may inflate to while read for usage; past it, reading stops (counted). Default 64 MiB. */
+  maxInflatedBytes?: number;
   /** Tells a cap error from other failures with a yes or no; overrides `classify`. */
   isCapError?: CapErrorClassifier;
   /** Tells a cap error from a transient one from anything else. Default: `classifyUpstreamError`. */
@@ -72,8 +87,13 @@ export interface MiddlewareOptions extends Omit<GuardSettings, 'name'> {
   maxRetryAfter?: Duration;
   /** `'continue'`: route to the fallback and let the app serve it. `'reject'`: answer 429. Default `'continue'`. */
   onExceeded?: 'continue' | 'reject';
-  /** Add `RateLimit-Policy` and `RateLimit` (IETF draft 8, quota unit tokens) to 429 answers. Default `false`. */
-  standardHeaders?: boolean;
+  /**
+   * IETF RateLimit headers on 429 answers: `'draft-8'` (or `true`): `RateLimit-Policy` and
+   * `RateLimit`, one member per window, quota unit tokens; `'draft-7'`: combined `RateLimit` and
+   * `RateLimit-Policy` of the binding window; `'draft-6'`: `RateLimit-Limit`, `-Remaining`,
+   * `-Reset`, `-Policy`. express-rate-limit's spellings. Default `false`.
+   */
+  standardHeaders?: StandardHeaders;
   /** Where requests go while the store fails. Default `'primary'` (the upstream's own 429 still trips the guard once the store is back). */
   onStoreError?: 'primary' | 'fallback';
 }
@@ -81,6 +101,8 @@ export interface MiddlewareOptions extends Omit<GuardSettings, 'name'> {
 /** The adapter-specific callbacks, in framework-neutral form (the adapter wraps the user's). */
 export interface ContextCallbacks<Ctx> {
   key: ((ctx: Ctx) => unknown) | undefined;
+  /** Requests the guard leaves alone (no decision, nothing reported), e.g. health checks. */
+  skip: ((ctx: Ctx) => unknown) | undefined;
   /** A function of the app's, or undefined when a built-in extractor (or nothing) reads usage. */
   usage: ((ctx: Ctx) => unknown) | undefined;
 }
@@ -94,6 +116,10 @@ export interface ResolvedMiddlewareOptions<Ctx> extends ContextCallbacks<Ctx> {
   maxKeyLength: number;
   loadBaseline: BaselineLoader | undefined;
   baselineTimeoutMs: number;
+  keyTimeoutMs: number;
+  usageTimeoutMs: number;
+  maxTokensPerResponse: number;
+  maxInflatedBytes: number;
   isCapError: CapErrorClassifier | undefined;
   classify: UpstreamErrorClassifier;
   /** The built-in extractor, when `usage` names a vendor. */
@@ -104,9 +130,11 @@ export interface ResolvedMiddlewareOptions<Ctx> extends ContextCallbacks<Ctx> {
   calibrate: boolean;
   maxRetryAfterMs: number;
   onExceeded: 'continue' | 'reject';
-  standardHeaders: boolean;
+  standardHeaders: HeaderDraft | false;
   onStoreError: 'primary' | 'fallback';
   probeIntervalMs: number;
+  /** Misuse worth one warning at construction (the engine logs them). */
+  warnings: readonly string[];
 }
 
 // The guard's own settings, less `name` (the adapters name a guard by `upstream`).
@@ -120,6 +148,10 @@ const MIDDLEWARE_KEYS: { [K in keyof Required<MiddlewareOptions>]: true } = {
   maxKeyLength: true,
   loadBaseline: true,
   baselineTimeout: true,
+  keyTimeout: true,
+  usageTimeout: true,
+  maxTokensPerResponse: true,
+  maxInflatedBytes: true,
   isCapError: true,
   classify: true,
   weigh: true,
@@ -134,7 +166,7 @@ const MIDDLEWARE_KEYS: { [K in keyof Required<MiddlewareOptions>]: true } = {
 };
 
 /** Keys an adapter adds on top of the shared ones. */
-export const ADAPTER_KEYS = { key: true, usage: true, handler: true } as const;
+export const ADAPTER_KEYS = { key: true, usage: true, handler: true, skip: true } as const;
 
 function positiveInteger(value: unknown, option: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -159,7 +191,7 @@ function optionalBoolean(value: unknown, option: string): boolean {
 
 /** Validates everything once, at construction; errors name the option and the value. */
 export function resolveMiddlewareOptions<Ctx>(
-  options: MiddlewareOptions & { key?: unknown; usage?: unknown; handler?: unknown },
+  options: MiddlewareOptions & { key?: unknown; usage?: unknown; handler?: unknown; skip?: unknown },
   callbacks: ContextCallbacks<Ctx>,
 ): ResolvedMiddlewareOptions<Ctx> {
   if (typeof options !== 'object' || options === null) throw optionError('options', 'an object', options);
@@ -169,15 +201,20 @@ export function resolveMiddlewareOptions<Ctx>(
     throw optionError('upstream', "a non-empty name without '#'", upstream);
   }
   resolveFunction(options.key, 'key');
-  const vendor = typeof options.usage === 'string' ? (options.usage as VendorChoice) : undefined;
-  if (vendor !== undefined && !VENDOR_CHOICES.includes(vendor)) {
+  resolveFunction(options.skip, 'skip');
+  const usageOption = options.usage;
+  if (
+    usageOption !== undefined &&
+    typeof usageOption !== 'function' &&
+    !VENDOR_CHOICES.includes(usageOption as VendorChoice)
+  ) {
     throw optionError(
       'usage',
-      `a function or one of ${VENDOR_CHOICES.map((v) => `'${v}'`).join(', ')}`,
-      options.usage,
+      `a vendor whose bodies carry usage (${VENDOR_CHOICES.map((v) => `'${v}'`).join(', ')}) or a function returning the tokens of a response`,
+      usageOption,
     );
   }
-  if (vendor === undefined) resolveFunction(options.usage, 'usage');
+  const vendor = typeof usageOption === 'string' ? (usageOption as VendorChoice) : undefined;
   resolveFunction(options.handler, 'handler');
   const {
     store,
@@ -185,6 +222,10 @@ export function resolveMiddlewareOptions<Ctx>(
     maxKeyLength,
     loadBaseline,
     baselineTimeout,
+    keyTimeout,
+    usageTimeout,
+    maxTokensPerResponse,
+    maxInflatedBytes,
     isCapError,
     classify,
     weigh,
@@ -198,6 +239,7 @@ export function resolveMiddlewareOptions<Ctx>(
     key: _key,
     usage: _usage,
     handler: _handler,
+    skip: _skip,
     upstream: _upstream,
     ...guardSettings
   } = options;
@@ -221,7 +263,11 @@ export function resolveMiddlewareOptions<Ctx>(
     maxKeyLength: positiveInteger(maxKeyLength, 'maxKeyLength', 256),
     loadBaseline: resolveFunction<BaselineLoader>(loadBaseline, 'loadBaseline'),
     baselineTimeoutMs:
-      baselineTimeout === undefined ? 5_000 : parseDuration(baselineTimeout, 'baselineTimeout'),
+      baselineTimeout === undefined ? 5_000 : parseTimerDuration(baselineTimeout, 'baselineTimeout'),
+    keyTimeoutMs: keyTimeout === undefined ? 5_000 : parseTimerDuration(keyTimeout, 'keyTimeout'),
+    usageTimeoutMs: usageTimeout === undefined ? 30_000 : parseTimerDuration(usageTimeout, 'usageTimeout'),
+    maxTokensPerResponse: safeCount(maxTokensPerResponse, 'maxTokensPerResponse', 10_000_000),
+    maxInflatedBytes: positiveInteger(maxInflatedBytes, 'maxInflatedBytes', 64 * 1_048_576),
     isCapError: resolveFunction<CapErrorClassifier>(isCapError, 'isCapError'),
     classify: resolveFunction<UpstreamErrorClassifier>(classify, 'classify') ?? classifyUpstreamError,
     vendor,
@@ -232,10 +278,48 @@ export function resolveMiddlewareOptions<Ctx>(
     maxRetryAfterMs:
       maxRetryAfter === undefined ? 7 * 86_400_000 : parseDuration(maxRetryAfter, 'maxRetryAfter'),
     onExceeded: oneOf(onExceeded, 'onExceeded', ['continue', 'reject'], 'continue'),
-    standardHeaders: optionalBoolean(standardHeaders, 'standardHeaders'),
+    standardHeaders: resolveStandardHeaders(standardHeaders),
     onStoreError: oneOf(onStoreError, 'onStoreError', ['primary', 'fallback'], 'primary'),
     probeIntervalMs: Math.min(...windows.map((w) => w.probeIntervalMs)),
+    warnings: misuseWarnings(options, usageOption !== undefined),
   };
+}
+
+function safeCount(value: unknown, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw optionError(option, 'a positive whole number of tokens', value);
+  }
+  return value;
+}
+
+function resolveStandardHeaders(value: unknown): HeaderDraft | false {
+  if (value === undefined || value === false) return false;
+  if (value === true) return 'draft-8';
+  return oneOf(value, 'standardHeaders', ['draft-6', 'draft-7', 'draft-8'] as const, 'draft-8');
+}
+
+/**
+ * Options that are valid but are probably not what a user of another limiter meant: said once,
+ * at construction, with what to do.
+ */
+function misuseWarnings(options: MiddlewareOptions, hasUsage: boolean): string[] {
+  const warnings: string[] = [];
+  const where = `quota-guard [${options.upstream}]`;
+  const budgeted = options.windows.some((w) => (w.budget ?? 0) > 0);
+  if (budgeted && !hasUsage) {
+    warnings.push(
+      `${where}: no usage option: the budgets count only what the app reports itself (req.quotaRoute.report({ tokens }) / recordUsage()); without that they never trip. Set usage: 'anthropic' | 'openai' | 'gemini' | 'auto' to read it from response bodies, or a function.`,
+    );
+  }
+  options.windows.forEach((w, i) => {
+    if (w.budget === 0) {
+      warnings.push(
+        `${where}: windows[${i}].budget is 0, which here means no budget (only the vendor's cap errors hold the primary back), not "block everything" as in express-rate-limit. Leave budget out to say so without this warning.`,
+      );
+    }
+  });
+  return warnings;
 }
 
 /** Options of `guard.budget(...)`: a window only one route is charged to and consults. */

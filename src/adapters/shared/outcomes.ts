@@ -1,13 +1,13 @@
 import { LRUCache } from 'lru-cache';
-import { isUsableTokens } from '../../core/baseline.js';
 import type { Clock } from '../../core/clock.js';
+import { describeValue } from '../../core/errors.js';
 import type { ResolvedWindow } from '../../core/options.js';
 import type { Awaitable, GuardTarget, QuotaStore } from '../../stores/store.js';
 import type { BodyReading } from '../../usage/body-tap.js';
 import type { UpstreamErrorClass } from '../../usage/classify.js';
 import { resetDelays } from '../../usage/reset-headers.js';
 import { readVendorWindows, type VendorWindowReading } from '../../usage/vendor-headers.js';
-import { all, isPromiseLike } from './awaitable.js';
+import { all, isPromiseLike, withTimeout } from './awaitable.js';
 import type { ResolvedMiddlewareOptions } from './options.js';
 import { isSuccessStatus, type UpstreamOutcome } from './outcome.js';
 import type { ProblemLog } from './problems.js';
@@ -18,6 +18,8 @@ export interface UpstreamErrorCounts {
   cap: number;
   transient: number;
 }
+
+const TIMED_OUT = Symbol('timed out');
 
 const NONE: UpstreamErrorClass = Object.freeze({ kind: 'none', why: 'no status' });
 /** The verdict on every answer below 400: one object, not one per request. */
@@ -68,11 +70,12 @@ export class OutcomeReporter<Ctx> {
       this.problems.report('usage', 'weigh threw; no usage recorded for this response', error);
       return undefined;
     }
-    if (typeof tokens !== 'number' || !isUsableTokens(tokens)) {
-      this.problems.report('usage', `weigh returned ${String(tokens)}, not a token count; ignored`);
+    if (typeof tokens !== 'number') {
+      this.problems.report('usage', `weigh returned ${describeValue(tokens)}, not a token count; ignored`);
       return undefined;
     }
-    return tokens;
+    // A weighed price may be fractional (cache reads at a tenth): charged rounded up, never under.
+    return this.plausible(tokens >= 0 ? Math.ceil(tokens) : tokens, 'a response body');
   }
 
   /** The app's `usage` function's answer, checked; problems counted, never thrown. */
@@ -89,36 +92,57 @@ export class OutcomeReporter<Ctx> {
     } catch (error) {
       return failed(error);
     }
-    if (isPromiseLike(value)) return (value as Promise<unknown>).then((v) => this.checkUsage(v), failed);
-    return this.checkUsage(value);
-  }
-
-  private checkUsage(value: unknown): number | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== 'number' || !isUsableTokens(value)) {
+    if (!isPromiseLike(value)) return this.checkTokens(value, 'the usage function');
+    const settled = withTimeout(value as Promise<unknown>, this.options.usageTimeoutMs, TIMED_OUT);
+    return settled.then((v) => {
+      if (v !== TIMED_OUT) return this.checkTokens(v, 'the usage function');
       this.problems.report(
         'usage',
-        `the usage function returned ${JSON.stringify(value) ?? typeof value}, not a token count; ignored`,
+        `the usage function did not settle within ${this.options.usageTimeoutMs} ms; no usage recorded for this response`,
       );
       return undefined;
-    }
-    return value;
+    }, failed);
   }
 
-  /** Applies one outcome; resolves to what the answer meant (for `report()` callers). */
-  apply(route: RequestQuota, outcome: UpstreamOutcome): Awaitable<UpstreamErrorClass> {
+  /** Tokens from the app (its usage function, `report()`): a number, or nothing; checked. */
+  private checkTokens(value: unknown, source: string): number | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'number') {
+      this.problems.report('usage', `${source} gave ${describeValue(value)}, not a token count; ignored`);
+      return undefined;
+    }
+    return this.plausible(value, source);
+  }
+
+  /**
+   * Usage of one answer the guard believes: a safe non-negative integer no larger than
+   * `maxTokensPerResponse`. A `1e308` would make a window's total Infinity (and NaN once it
+   * slides out, switching the budget off); a `1e29` would hold the primary back for a whole
+   * window. Both are refused and counted, never charged.
+   */
+  private plausible(tokens: number, source: string): number | undefined {
+    const max = this.options.maxTokensPerResponse;
+    if (Number.isSafeInteger(tokens) && tokens >= 0 && tokens <= max) return tokens;
+    this.problems.report(
+      'implausibleUsage',
+      `${source} gave ${describeValue(tokens)} tokens for one answer, not a whole number from 0 to maxTokensPerResponse (${max}); not charged`,
+    );
+    return undefined;
+  }
+
+  /**
+   * Applies one outcome; resolves to what the answer meant (for `report()` callers).
+   * `fromPrimary`: the answer shows the primary was asked (see `answeredByPrimary`; always true
+   * for the app's explicit reports). A probe whose answer does not show it gives its probe slot
+   * back, so the next request probes; it can never end `quota_exceeded`.
+   */
+  apply(route: RequestQuota, outcome: UpstreamOutcome, fromPrimary: boolean): Awaitable<UpstreamErrorClass> {
     const { tokens, status, headers } = outcome;
     const pending: Array<Awaitable<void>> = [];
-    if (tokens !== undefined) {
-      if (typeof tokens !== 'number' || !isUsableTokens(tokens)) {
-        this.problems.report(
-          'usage',
-          `report() got tokens ${JSON.stringify(tokens) ?? typeof tokens}; ignored`,
-        );
-      } else if (tokens > 0) {
-        pending.push(this.call(() => this.store.record(route.target, tokens)));
-        for (const b of route.budgets) pending.push(this.call(() => this.store.record(b.target, tokens)));
-      }
+    const charged = tokens === undefined ? undefined : this.checkTokens(tokens, 'report()');
+    if (charged !== undefined && charged > 0) {
+      pending.push(this.call(() => this.store.record(route.target, charged)));
+      for (const b of route.budgets) pending.push(this.call(() => this.store.record(b.target, charged)));
     }
     let verdict = NONE;
     if (status !== undefined) {
@@ -126,22 +150,33 @@ export class OutcomeReporter<Ctx> {
       if (headers !== undefined) pending.push(this.readVendor(route.target, outcome, now));
       verdict = this.classify(outcome, status, now);
       if (verdict.kind !== 'none') route.upstreamError = verdict;
-      const decision = route.decision;
-      if (verdict.kind === 'cap') {
-        this.errors.cap++;
-        pending.push(this.capError(route.target, verdict.retryAfterMs, verdict.windows));
-      } else if (verdict.kind === 'transient') {
-        this.errors.transient++;
-      } else if (isSuccessStatus(status) && decision !== undefined) {
-        // Without its decision a success would end any exceeded period (the reference's rule):
-        // when the store failed to decide, a success proves nothing about the current period.
-        pending.push(this.call(() => this.store.success(route.target, decision)));
-        for (const b of route.budgets)
-          pending.push(this.call(() => this.store.success(b.target, b.decision)));
-      }
+      if (verdict.kind === 'cap') this.errors.cap++;
+      else if (verdict.kind === 'transient') this.errors.transient++;
+    }
+    const decision = route.decision;
+    if (verdict.kind === 'cap') {
+      pending.push(this.capError(route.target, verdict.retryAfterMs, verdict.windows));
+    } else if (route.probe && !fromPrimary) {
+      pending.push(this.releaseProbes(route));
+    } else if (status !== undefined && isSuccessStatus(status) && decision !== undefined) {
+      // Without its decision a success would end any exceeded period (the reference's rule):
+      // when the store failed to decide, a success proves nothing about the current period.
+      pending.push(this.call(() => this.store.success(route.target, decision)));
+      for (const b of route.budgets) pending.push(this.call(() => this.store.success(b.target, b.decision)));
     }
     const done = all(pending);
     return isPromiseLike(done) ? done.then(() => verdict) : verdict;
+  }
+
+  /** Gives back every probe slot the request holds: the upstream's and its route budgets'. */
+  releaseProbes(route: RequestQuota): Awaitable<void> {
+    const giveBack: Array<Awaitable<void>> = [];
+    const decision = route.decision;
+    if (decision?.probe) giveBack.push(this.call(() => this.store.releaseProbe(route.target, decision)));
+    for (const b of route.budgets) {
+      if (b.decision.probe) giveBack.push(this.call(() => this.store.releaseProbe(b.target, b.decision)));
+    }
+    return all(giveBack);
   }
 
   /** A cap error the app reports itself: all windows, its raw delay. */

@@ -2,10 +2,17 @@ import type { Logger } from '../../core/logger.js';
 
 /** Kinds of trouble an adapter survives: the request is served, the problem counted. */
 export interface ProblemCounts {
-  /** The `usage` function threw or returned something that is not a token count. */
+  /** The `usage` function threw, returned something that is not a number, or did not settle within `usageTimeout`. */
   usage: number;
-  /** The `key` function threw or returned something that is not a string. */
+  /** The `key` function threw, returned something that is not a string, or did not settle within `keyTimeout`. */
   key: number;
+  /** The `skip` function threw or rejected (the request was guarded as usual). */
+  skip: number;
+  /**
+   * An answer's usage that is not a whole number from 0 to `maxTokensPerResponse` (`1e308`, `-5`,
+   * `2.5`, a count field that is not a number): not charged.
+   */
+  implausibleUsage: number;
   /** A cap error's `Retry-After` could not be read. */
   retryAfter: number;
   /** A baseline loader threw, timed out or returned something unusable. */
@@ -20,7 +27,7 @@ export interface ProblemCounts {
   usageMissing: number;
   /** A body that was not the JSON or SSE it claimed, or not the compression it claimed. */
   malformedBody: number;
-  /** A JSON body over `maxJsonBytes`, or an SSE event over `maxEventBytes`. */
+  /** A JSON body over `maxJsonBytes`, an SSE event over `maxEventBytes`, or a compressed body past `maxInflatedBytes`. */
   bodyTooLarge: number;
 }
 
@@ -29,6 +36,8 @@ export class ProblemLog {
   readonly counts: ProblemCounts = {
     usage: 0,
     key: 0,
+    skip: 0,
+    implausibleUsage: 0,
     retryAfter: 0,
     baseline: 0,
     store: 0,

@@ -16,27 +16,28 @@ export const ABANDONED_RESPONSE_WAIT_MS = 60_000;
  */
 export function watchResponse(
   res: ServerResponse,
-  done: () => void,
+  done: (abandoned: boolean) => void,
   whenAbandoned?: (appFinished: () => void) => void,
 ): () => void {
   let closed = false;
   let appFinished = false;
   let fired = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const fire = () => {
+  const fire = (abandoned: boolean) => {
     if (fired) return;
     fired = true;
     if (timer) clearTimeout(timer);
-    done();
+    done(abandoned);
   };
   const finished = () => {
     appFinished = true;
-    if (closed) fire();
+    if (closed) fire(false);
   };
   res.once('close', () => {
     closed = true;
-    if (appFinished || res.writableEnded) return fire();
-    timer = setTimeout(fire, ABANDONED_RESPONSE_WAIT_MS);
+    if (appFinished || res.writableEnded) return fire(false);
+    // The app never finishing is no success: whatever status it sent, its answer is not whole.
+    timer = setTimeout(fire, ABANDONED_RESPONSE_WAIT_MS, true);
     timer.unref?.();
     whenAbandoned?.(finished);
   });
