@@ -8,7 +8,7 @@ import type {
   TransitionReason,
 } from './decision.js';
 import { Emitter } from './emitter.js';
-import { describeValue } from './errors.js';
+import { describeValue, escapeForLog } from './errors.js';
 import type { ResolvedSettings, ResolvedWindow } from './options.js';
 import {
   Verdict,
@@ -316,9 +316,9 @@ export abstract class BaseGuard implements WindowHost {
     const usage = window.usage.total(now);
     const { budget, label } = window.config;
     const percent = budget > 0 ? ` at ${((usage / budget) * 100).toFixed(1)}% of ${budget}` : '';
-    const line = `${this.prefix(label)}: ${from} → ${to} (${reason}${percent})`;
-    if (to === 'quota_exceeded') this.settings.logger.warn(line);
-    else this.settings.logger.info?.(line);
+    // Both ways at one level: a recovery moves every request back to the primary, as much a
+    // fact for operators as a trip (and the default logger has no info level).
+    this.settings.logger.warn(`${this.prefix(label)}: ${from} → ${to} (${reason}${percent})`);
     if (!this.emitter.has('stateChange')) return;
     const event: StateChangeEvent = {
       window: label,
@@ -328,7 +328,7 @@ export abstract class BaseGuard implements WindowHost {
       at: now + this.wallOffset(now),
       usageTokens: usage,
       budgetTokens: budget,
-      ...(this.settings.name === undefined ? {} : { name: this.settings.name }),
+      ...this.who(),
     };
     this.emitter.emit('stateChange', event);
   }
@@ -388,7 +388,7 @@ export abstract class BaseGuard implements WindowHost {
       this.emitter.emit('probe', {
         windows: labels,
         at: now + this.wallOffset(now),
-        ...(this.settings.name === undefined ? {} : { name: this.settings.name }),
+        ...this.who(),
       });
     }
     const decision = this.primaryDecision(capError ? 'probe' : 'probe_over_budget', true);
@@ -457,8 +457,24 @@ export abstract class BaseGuard implements WindowHost {
     this.settings.logger.warn(`${this.prefix()}: ${message} (further ones are counted in info().ignored)`);
   }
 
+  /** The guard's name and tenant, for events. */
+  private who(): { name?: string; key?: string } {
+    const { name, tenant } = this.settings;
+    return {
+      ...(name === undefined ? {} : { name }),
+      ...(tenant === undefined ? {} : { key: tenant }),
+    };
+  }
+
+  /**
+   * `quota-guard [anthropic key 'tenant-a'/5h]`. Names and keys come from outside (a key is
+   * often a request header): escaped and cut, so no key can forge or break a log line.
+   */
   private prefix(label?: string): string {
-    const parts = [this.settings.name, label].filter((p) => p !== undefined);
+    const { name, tenant } = this.settings;
+    let who = name === undefined ? '' : escapeForLog(name, 64);
+    if (tenant !== undefined) who += `${who === '' ? '' : ' '}key '${escapeForLog(tenant, 64)}'`;
+    const parts = [who, label].filter((p) => p !== undefined && p !== '');
     return parts.length > 0 ? `quota-guard [${parts.join('/')}]` : 'quota-guard';
   }
 

@@ -64,6 +64,8 @@ export interface Decision {
 export interface StateChangeEvent {
   /** The guard's name (`upstream` in adapters), if it has one. */
   readonly name?: string;
+  /** The tenant key, for a tenant's guard. */
+  readonly key?: string;
   /** The window's label, e.g. `5h`. */
   readonly window: string;
   readonly from: QuotaState;
@@ -78,6 +80,8 @@ export interface StateChangeEvent {
 /** A probe granted: one request goes to the primary while the guard is exceeded. */
 export interface ProbeEvent {
   readonly name?: string;
+  /** The tenant key, for a tenant's guard. */
+  readonly key?: string;
   /** Labels of the exceeded windows whose probe slot this request took. */
   readonly windows: readonly string[];
   readonly at: number;

@@ -44,6 +44,11 @@ export interface GuardSettings {
   logger?: Logger;
   /** Shown in log lines and events, e.g. the upstream's name. */
   name?: string;
+  /**
+   * The tenant key this guard counts for (stores set it for tenant guards): shown, escaped, in
+   * log lines and as `key` in events, so a tenant's state change says whose it is.
+   */
+  tenant?: string;
   /** Called on every state change of every window. */
   onStateChange?: (event: StateChangeEvent) => void;
   /** Called when a probe is granted. */
@@ -81,6 +86,7 @@ export interface ResolvedSettings {
   readonly wallClock: Clock;
   readonly logger: Logger;
   readonly name: string | undefined;
+  readonly tenant: string | undefined;
   readonly onStateChange: ((event: StateChangeEvent) => void) | undefined;
   readonly onProbe: ((event: ProbeEvent) => void) | undefined;
 }
@@ -100,6 +106,7 @@ export const SETTING_KEYS: { [K in keyof Required<GuardSettings>]: true } = {
   wallClock: true,
   logger: true,
   name: true,
+  tenant: true,
   onStateChange: true,
   onProbe: true,
 };
@@ -261,6 +268,9 @@ function resolveSettings(options: GuardSettings): ResolvedSettings {
   if (options.name !== undefined && typeof options.name !== 'string') {
     throw optionError('name', 'a string', options.name);
   }
+  if (options.tenant !== undefined && typeof options.tenant !== 'string') {
+    throw optionError('tenant', 'a string', options.tenant);
+  }
   const clock = resolveClock(options.clock, 'clock');
   const wall = resolveClock(options.wallClock, 'wallClock');
   return {
@@ -270,6 +280,7 @@ function resolveSettings(options: GuardSettings): ResolvedSettings {
     wallClock: wall ?? clock ?? dateClock,
     logger: resolveLogger(options.logger),
     name: options.name,
+    tenant: options.tenant,
     onStateChange: resolveFunction(options.onStateChange, 'onStateChange'),
     onProbe: resolveFunction(options.onProbe, 'onProbe'),
   };

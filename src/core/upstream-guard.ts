@@ -5,6 +5,8 @@ import { resolveUpstreamOptions, type UpstreamGuardOptions } from './options.js'
 /** `UpstreamGuard.info()`: the guard as a whole and each of its windows. */
 export interface UpstreamInfo {
   name?: string;
+  /** The tenant key, for a tenant's guard. */
+  key?: string;
   enabled: boolean;
   /** `quota_exceeded` when any window is. */
   state: QuotaState;
@@ -45,6 +47,7 @@ export class UpstreamGuard extends BaseGuard {
       ignored: this.ignoredSnapshot(),
     };
     if (this.name !== undefined) info.name = this.name;
+    if (this.settings.tenant !== undefined) info.key = this.settings.tenant;
     const exceeded = windows.filter((w) => w.state === 'quota_exceeded');
     if (exceeded.length > 0) {
       info.retryAt = Math.max(...exceeded.map((w) => w.retryAt ?? now + offset));

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { WindowSelector } from '../core/base-guard.js';
 import type { Baseline } from '../core/baseline.js';
 import type { Decision } from '../core/decision.js';
-import { optionError } from '../core/errors.js';
+import { escapeForLog, optionError } from '../core/errors.js';
 import type { UpstreamGuardOptions } from '../core/options.js';
 import { UpstreamGuard } from '../core/upstream-guard.js';
 import type { GuardTarget, QuotaStore, StoreStats } from './store.js';
@@ -24,6 +24,8 @@ interface Upstream {
   /** The guard for calls without a tenant key: reached without a cache lookup. */
   readonly shared: UpstreamGuard;
   readonly tenants: LRUCache<string, UpstreamGuard>;
+  /** What a tenant never seen looks like, for look-ups: made once, never charged. */
+  blank?: UpstreamGuard;
 }
 
 /**
@@ -95,8 +97,18 @@ export class MemoryStore implements QuotaStore {
     this.guard(target).resume();
   }
 
+  /**
+   * A target's numbers. A look-up never creates a tenant nor refreshes its place in the LRU: a
+   * status page polled with made-up keys must not evict the tenants that are really in use.
+   */
   info(target: GuardTarget) {
-    return this.guard(target).info();
+    const key = target.key;
+    if (key === undefined) return this.guard(target).info();
+    const upstream = this.upstreamOf(target);
+    const known = upstream.tenants.peek(key);
+    if (known) return known.info();
+    upstream.blank ??= this.tenantGuard(target.upstream, '', upstream.options);
+    return { ...upstream.blank.info(), key };
   }
 
   stats(): MemoryStoreStats {
@@ -122,12 +134,7 @@ export class MemoryStore implements QuotaStore {
     ) {
       return last.guard;
     }
-    const upstream = this.upstreams.get(target.upstream);
-    if (upstream === undefined) {
-      throw new Error(
-        `quota-guard: upstream '${target.upstream}' is not defined in this store (call define() first)`,
-      );
-    }
+    const upstream = this.upstreamOf(target);
     const key = target.key;
     if (key === undefined) {
       this.lastShared = { target, upstream: target.upstream, guard: upstream.shared };
@@ -135,9 +142,25 @@ export class MemoryStore implements QuotaStore {
     }
     let guard = upstream.tenants.get(key);
     if (guard === undefined) {
-      guard = new UpstreamGuard({ name: `${target.upstream}:${key}`, ...upstream.options });
+      guard = this.tenantGuard(target.upstream, key, upstream.options);
       upstream.tenants.set(key, guard);
     }
     return guard;
+  }
+
+  private upstreamOf(target: GuardTarget): Upstream {
+    const upstream = this.upstreams.get(target.upstream);
+    if (upstream === undefined) {
+      throw new Error(
+        `quota-guard: upstream '${escapeForLog(target.upstream)}' is not defined in this store (call define() first)`,
+      );
+    }
+    return upstream;
+  }
+
+  /** A tenant's guard: its name (in logs and events) says whose it is. */
+  private tenantGuard(upstream: string, key: string, options: UpstreamGuardOptions): UpstreamGuard {
+    // The options carry the upstream's own name: the tenant's must come after to win.
+    return new UpstreamGuard({ ...options, name: upstream, tenant: key });
   }
 }

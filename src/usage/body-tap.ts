@@ -26,6 +26,11 @@ export interface BodyTapOptions {
   maxJsonBytes: number;
   /** Characters one SSE event may span; a longer one ends extraction for the stream. */
   maxEventChars: number;
+  /**
+   * Bytes a compressed body may inflate to; past them inflating stops and the reading says
+   * `too_large`. Bounds the CPU a decompression bomb can cost. Default 64 MiB.
+   */
+  maxInflatedBytes?: number;
 }
 
 /**
@@ -46,6 +51,9 @@ export class BodyTap {
   private sseFailed = false;
   private decompressor: Transform | undefined;
   private decompressFailed = false;
+  /** Inflating stopped on purpose: the tap gave up on the body, or it inflated past its bound. */
+  private decompressStopped = false;
+  private inflatedTooMuch = false;
   private ended: Promise<void> | undefined;
 
   constructor(options: BodyTapOptions) {
@@ -62,7 +70,16 @@ export class BodyTap {
     else if (encoding === 'br')
       this.decompressor = createBrotliDecompress({ finishFlush: constants.BROTLI_OPERATION_FLUSH });
     if (this.decompressor) {
-      this.decompressor.on('data', (chunk: Buffer) => this.consume(chunk));
+      const maxInflated = options.maxInflatedBytes ?? 64 * 1_048_576;
+      this.decompressor.on('data', (chunk: Buffer) => {
+        if (this.decompressStopped) return;
+        if (this.bytes + chunk.length > maxInflated) {
+          this.inflatedTooMuch = true;
+          this.stopInflating();
+          return;
+        }
+        this.consume(chunk);
+      });
       this.decompressor.on('error', () => {
         this.decompressFailed = true;
       });
@@ -73,10 +90,26 @@ export class BodyTap {
   write(chunk: Buffer | Uint8Array | string): void {
     if (this.ended) return;
     if (this.decompressor) {
-      if (!this.decompressFailed) this.decompressor.write(chunk);
+      if (!this.decompressFailed && !this.decompressStopped) this.decompressor.write(chunk);
       return;
     }
     this.consume(chunk);
+  }
+
+  /** True once nothing more of the body can change the reading: the rest need not be read. */
+  private get givenUp(): boolean {
+    return this.kind === 'json' ? this.tooLarge : this.kind === 'sse' ? this.sseFailed : false;
+  }
+
+  /**
+   * Stops a decompressor for good: no more bytes are inflated, for a body the tap has given up
+   * on (a 1 MB gzip past `maxJsonBytes` would otherwise still cost seconds of CPU) or one past
+   * `maxInflatedBytes`.
+   */
+  private stopInflating(): void {
+    if (this.decompressStopped) return;
+    this.decompressStopped = true;
+    this.decompressor?.destroy();
   }
 
   /** The body is over (or cut off): read what was seen. */
@@ -89,9 +122,11 @@ export class BodyTap {
   /** Waits for the decompressor (if any) to hand over its last bytes. */
   private flush(): Promise<void> {
     const decompressor = this.decompressor;
-    if (!decompressor || this.decompressFailed) return Promise.resolve();
+    if (!decompressor || this.decompressFailed || this.decompressStopped) return Promise.resolve();
     return new Promise<void>((resolve) => {
       decompressor.once('end', resolve);
+      // Stopped while flushing (the last bytes went past the bound): no 'end' comes then.
+      decompressor.once('close', resolve);
       decompressor.once('error', () => resolve());
       decompressor.end();
     });
@@ -111,6 +146,7 @@ export class BodyTap {
           : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.bytes += bytes.length;
     if (bytes.length > 0) this.consumeText(bytes.toString('latin1'));
+    if (this.decompressor && this.givenUp) this.stopInflating();
   }
 
   private consumeText(text: string): void {
@@ -155,7 +191,7 @@ export class BodyTap {
     const usage = this.sse.usage;
     let problem: BodyReading['problem'];
     if (this.decompressFailed) problem = 'decompress';
-    else if (this.sseFailed) problem = 'too_large';
+    else if (this.sseFailed || this.inflatedTooMuch) problem = 'too_large';
     else if (!this.sse.complete) problem = this.sse.malformed > 0 ? 'malformed' : 'no_usage';
     return { usage, complete: this.sse.complete, json: undefined, streamError: this.sse.error, problem };
   }
@@ -163,7 +199,7 @@ export class BodyTap {
   private jsonReading(): BodyReading {
     const base = { usage: undefined, complete: false, json: undefined, streamError: undefined };
     if (this.decompressFailed) return { ...base, problem: 'decompress' };
-    if (this.tooLarge) return { ...base, problem: 'too_large' };
+    if (this.tooLarge || this.inflatedTooMuch) return { ...base, problem: 'too_large' };
     let json: unknown;
     try {
       json = JSON.parse(utf8Of(this.jsonParts.join('')));

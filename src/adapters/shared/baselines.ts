@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { describeValue } from '../../core/errors.js';
 import type { ResolvedWindow } from '../../core/options.js';
 import type { GuardTarget, QuotaStore } from '../../stores/store.js';
 import { withTimeout } from './awaitable.js';
@@ -54,7 +55,7 @@ export class Baselines {
     key: string | undefined,
     budget: string | undefined,
   ): Promise<void> {
-    const where = `${w.label}${key === undefined ? '' : ` of tenant '${key}'`}${budget === undefined ? '' : ` of route budget '${budget}'`}`;
+    const where = `${w.label}${key === undefined ? '' : ` of tenant ${describeValue(key)}`}${budget === undefined ? '' : ` of route budget '${budget}'`}`;
     const timedOut = Symbol('timed out');
     try {
       const request = {

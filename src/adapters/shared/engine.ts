@@ -217,6 +217,7 @@ export class QuotaEngine<Ctx> {
       contentEncoding: typeof contentEncoding === 'string' ? contentEncoding : undefined,
       maxJsonBytes: this.options.maxJsonBytes,
       maxEventChars: this.options.maxEventBytes,
+      maxInflatedBytes: this.options.maxInflatedBytes,
     });
   }
 

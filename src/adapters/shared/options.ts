@@ -45,7 +45,7 @@ export type BaselineLoader = (
 ) => Promise<Baseline | undefined> | Baseline | undefined;
 
 /** Options every adapter takes; each adapter adds `key`, `usage` and `handler` in its own types. */
-export interface MiddlewareOptions extends Omit<GuardSettings, 'name'> {
+export interface MiddlewareOptions extends Omit<GuardSettings, 'name' | 'tenant'> {
   /** The upstream's name: tells guards apart, and shows in decisions, logs and status. Required. */
   upstream: string;
   /** The upstream's windows, e.g. `[{ window: '5h', budget: 2e6 }, { window: '7d', budget: 2e7 }]`. Required. */
@@ -137,8 +137,9 @@ export interface ResolvedMiddlewareOptions<Ctx> extends ContextCallbacks<Ctx> {
   warnings: readonly string[];
 }
 
-// The guard's own settings, less `name` (the adapters name a guard by `upstream`).
-const { name: _name, ...GUARD_SETTING_KEYS } = SETTING_KEYS;
+// The guard's own settings, less `name` (the adapters name a guard by `upstream`) and `tenant`
+// (the store sets it for each tenant's guard).
+const { name: _name, tenant: _tenant, ...GUARD_SETTING_KEYS } = SETTING_KEYS;
 
 const MIDDLEWARE_KEYS: { [K in keyof Required<MiddlewareOptions>]: true } = {
   upstream: true,

@@ -194,7 +194,8 @@ export class OutcomeReporter<Ctx> {
 
   /** The vendor's last readings for a target, by guard window label (or the vendor's length). */
   vendorInfo(key: string | undefined): Record<string, VendorWindowReading> | undefined {
-    const readings = this.vendorReadings.get(key ?? '');
+    // peek: a look-up must not keep a tenant's readings from being dropped.
+    const readings = this.vendorReadings.peek(key ?? '');
     return readings ? Object.fromEntries(readings) : undefined;
   }
 
@@ -242,7 +243,9 @@ export class OutcomeReporter<Ctx> {
       if (!this.options.calibrate || window === undefined) continue;
       if (reading.utilization * 100 < window.thresholdPercent && reading.status !== 'rejected') continue;
       const resetIn = reading.resetAt === undefined ? undefined : Math.max(0, reading.resetAt - now);
-      pending.push(this.call(() => this.store.capError(target, resetIn, { window: window.label })));
+      // Through capError, like any reset: clamped to maxRetryAfter (a reset header of
+      // 99999999999 must not put the next probe thousands of years away).
+      pending.push(this.capError(target, resetIn, [window.label]));
     }
     this.vendorReadings.set(key, kept);
     return all(pending);
