@@ -93,6 +93,7 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
     // is all there already (nothing reaches a closed socket).
     watchResponse(
       res,
+      engine.options.abandonedTimeoutMs,
       (abandoned) => engine.finish(route, { req, res }, res, body?.tap, abandoned),
       (appFinished) => {
         if (body !== undefined) return appFinished();

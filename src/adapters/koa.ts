@@ -73,7 +73,7 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     ctx.state.quotaRoutes ??= {};
     ctx.state.quotaRoutes[upstream] = route;
     let tap: BodyTap | undefined;
-    const appFinished = watchResponse(ctx.res, (abandoned) =>
+    const appFinished = watchResponse(ctx.res, engine.options.abandonedTimeoutMs, (abandoned) =>
       engine.finish(route, ctx, ctx.res, tap, abandoned),
     );
     return () => {

@@ -5,6 +5,7 @@
  *   x-tokens       tokens the primary charged
  *   x-retry-after  the primary's Retry-After
  *   x-hold         wait for the test to release the response (in-flight requests)
+ *   x-headers      response headers the primary "sent", as JSON (vendor headers)
  */
 import { createServer, type Server } from 'node:http';
 import Router from '@koa/router';
@@ -14,6 +15,7 @@ import type {
   MiddlewareInfo,
   QuotaRoute,
   RouteBudgetOptions,
+  StatusHandlerOptions,
   UpstreamOutcome,
 } from '../../src/adapters/express.js';
 import { type ExpressQuotaGuardOptions, quotaGuard as expressGuard } from '../../src/adapters/express.js';
@@ -21,12 +23,18 @@ import { type KoaQuotaGuardOptions, quotaGuard as koaGuard } from '../../src/ada
 
 /** Options both adapters share; each harness adds its own `usage`. */
 export type SharedOptions = Omit<ExpressQuotaGuardOptions, 'key' | 'usage' | 'handler' | 'skip'> & {
-  /** The tenant key comes from this request header when set. */
+  /** The tenant key comes from this request header when set (percent-decoded, so tests can send any text). */
   keyHeader?: string;
   /** A usage function that replaces the default (which reads x-tokens). */
-  usage?: 'throws' | 'garbage';
+  usage?: 'throws' | 'garbage' | 'bigint' | 'never' | 'none';
   /** Throw from the key function. */
   keyThrows?: boolean;
+  /** A key function whose promise never settles. */
+  keyNever?: boolean;
+  /** Leave `/health` alone (`skip`). */
+  skipHealth?: boolean;
+  /** Options of the app's status handler at `/quota`. */
+  status?: StatusHandlerOptions;
 };
 
 export interface GuardHandle {
@@ -102,7 +110,13 @@ function primaryAnswer(headers: Record<string, string | string[] | undefined>) {
     hold: header('x-hold'),
     report: header('x-report'),
     error: header('x-error'),
+    /** Response headers the primary "sent", as JSON. */
+    headers: JSON.parse(header('x-headers') ?? '{}') as Record<string, string>,
   };
+}
+
+function decodeHeader(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : decodeURIComponent(value);
 }
 
 function describeRoute(route: QuotaRoute | undefined) {
@@ -118,17 +132,28 @@ function guardOptions<Req, Res>(
   read: {
     usage: (res: Res) => number | undefined;
     key: (header: string) => (req: Req) => string | undefined;
+    path: (req: Req) => string;
   },
 ) {
-  const { keyHeader, usage, keyThrows, ...rest } = spec;
+  const { keyHeader, usage, keyThrows, keyNever, skipHealth, status: _status, ...rest } = spec;
   const broken = () => {
     throw new Error(`${usage === 'throws' ? 'usage' : 'key'} broke`);
   };
-  const key = keyThrows ? broken : keyHeader ? read.key(keyHeader) : undefined;
+  const never = () => new Promise<never>(() => {});
+  const key = keyThrows ? broken : keyNever ? never : keyHeader ? read.key(keyHeader) : undefined;
+  const usageFn = {
+    throws: broken,
+    garbage: () => 'lots' as never,
+    bigint: () => 10n as never,
+    never,
+    none: undefined,
+  };
+  const chosenUsage = usage === undefined ? read.usage : usageFn[usage];
   return {
     ...rest,
-    usage: usage === 'throws' ? broken : usage === 'garbage' ? () => 'lots' as never : read.usage,
+    ...(chosenUsage ? { usage: chosenUsage } : {}),
     ...(key ? { key } : {}),
+    ...(skipHealth ? { skip: (req: Req) => read.path(req) === '/health' } : {}),
   };
 }
 
@@ -141,7 +166,8 @@ export const expressHarness: Harness = {
       expressGuard(
         guardOptions<express.Request, express.Response>(g, {
           usage: (res) => res.locals.tokens as number | undefined,
-          key: (header) => (req) => req.get(header),
+          key: (header) => (req) => decodeHeader(req.get(header)),
+          path: (req) => req.path,
         }) as ExpressQuotaGuardOptions,
       ),
     );
@@ -152,6 +178,7 @@ export const expressHarness: Harness = {
       if (answer.hold) await holds.hold(answer.hold);
       if (answer.tokens !== undefined) res.locals.tokens = answer.tokens;
       if (answer.retryAfter !== undefined) res.set('Retry-After', answer.retryAfter);
+      res.set(answer.headers);
       const routes = Object.fromEntries(
         Object.entries(req.quotaRoutes ?? {}).map(([k, v]) => [k, describeRoute(v)]),
       );
@@ -169,7 +196,16 @@ export const expressHarness: Harness = {
       res.locals.tokens = 999_999; // the hook must not record this: the app reported
       res.status(200).json({ route: describeRoute(req.quotaRoute) });
     });
-    app.get('/quota', first.statusHandler());
+    // Behind the guard on purpose: the old quick start's order, which must not end a cap error.
+    app.get('/quota', first.statusHandler(spec.guards[0]!.status));
+    app.get('/health', (req, res) => {
+      res.json({ ok: true, route: describeRoute(req.quotaRoute) });
+    });
+    app.post('/stream-hang', (_req, res) => {
+      // A 200 and a first chunk, then the app never finishes.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial');
+    });
     return {
       server: createServer(app),
       guards,
@@ -189,7 +225,8 @@ export const koaHarness: Harness = {
       koaGuard(
         guardOptions<Koa.Context, Koa.Context>(g, {
           usage: (ctx) => ctx.state.tokens as number | undefined,
-          key: (header) => (ctx) => ctx.get(header) || undefined,
+          key: (header) => (ctx) => decodeHeader(ctx.get(header) || undefined),
+          path: (ctx) => ctx.path,
         }) as KoaQuotaGuardOptions,
       ),
     );
@@ -200,6 +237,7 @@ export const koaHarness: Harness = {
       if (answer.hold) await holds.hold(answer.hold);
       if (answer.tokens !== undefined) ctx.state.tokens = answer.tokens;
       if (answer.retryAfter !== undefined) ctx.set('Retry-After', answer.retryAfter);
+      ctx.set(answer.headers);
       const routes = Object.fromEntries(
         Object.entries(ctx.state.quotaRoutes ?? {}).map(([k, v]) => [k, describeRoute(v)]),
       );
@@ -218,7 +256,16 @@ export const koaHarness: Harness = {
       ctx.state.tokens = 999_999; // the hook must not record this: the app reported
       ctx.body = { route: describeRoute(ctx.state.quotaRoute) };
     });
-    router.get('/quota', first.statusHandler());
+    router.get('/quota', first.statusHandler(spec.guards[0]!.status));
+    router.get('/health', (ctx) => {
+      ctx.body = { ok: true, route: describeRoute(ctx.state.quotaRoute) };
+    });
+    router.post('/stream-hang', async (ctx) => {
+      ctx.respond = false;
+      ctx.res.writeHead(200, { 'content-type': 'text/plain' });
+      ctx.res.write('partial');
+      await new Promise(() => {}); // the app never finishes
+    });
     app.use(router.routes());
     return {
       server: createServer(app.callback()),

@@ -1,4 +1,6 @@
 import { expressHarness } from './apps.js';
+import { describeHardeningScenarios } from './hardening-scenarios.js';
 import { describeAdapterScenarios } from './scenarios.js';
 
 describeAdapterScenarios(expressHarness);
+describeHardeningScenarios(expressHarness);

@@ -65,6 +65,12 @@ export interface MiddlewareOptions extends Omit<GuardSettings, 'name' | 'tenant'
   /** How long the hook waits for a `usage` function's promise; then nothing is charged for that answer (counted). Default `'30s'`. */
   usageTimeout?: Duration;
   /**
+   * How long the hook waits for the app to finish once the client has gone (its usage may come
+   * later). Then it records what it has, and counts no success: an answer the app never
+   * finished ends no cap error. Default `'60s'`.
+   */
+  abandonedTimeout?: Duration;
+  /**
    * Largest usage one answer may report. More (or anything but a whole non-negative number) is
    * not charged and is counted in `info().problems.implausibleUsage`. Default `10_000_000`.
    */
@@ -118,6 +124,7 @@ export interface ResolvedMiddlewareOptions<Ctx> extends ContextCallbacks<Ctx> {
   baselineTimeoutMs: number;
   keyTimeoutMs: number;
   usageTimeoutMs: number;
+  abandonedTimeoutMs: number;
   maxTokensPerResponse: number;
   maxInflatedBytes: number;
   isCapError: CapErrorClassifier | undefined;
@@ -151,6 +158,7 @@ const MIDDLEWARE_KEYS: { [K in keyof Required<MiddlewareOptions>]: true } = {
   baselineTimeout: true,
   keyTimeout: true,
   usageTimeout: true,
+  abandonedTimeout: true,
   maxTokensPerResponse: true,
   maxInflatedBytes: true,
   isCapError: true,
@@ -225,6 +233,7 @@ export function resolveMiddlewareOptions<Ctx>(
     baselineTimeout,
     keyTimeout,
     usageTimeout,
+    abandonedTimeout,
     maxTokensPerResponse,
     maxInflatedBytes,
     isCapError,
@@ -267,6 +276,8 @@ export function resolveMiddlewareOptions<Ctx>(
       baselineTimeout === undefined ? 5_000 : parseTimerDuration(baselineTimeout, 'baselineTimeout'),
     keyTimeoutMs: keyTimeout === undefined ? 5_000 : parseTimerDuration(keyTimeout, 'keyTimeout'),
     usageTimeoutMs: usageTimeout === undefined ? 30_000 : parseTimerDuration(usageTimeout, 'usageTimeout'),
+    abandonedTimeoutMs:
+      abandonedTimeout === undefined ? 60_000 : parseTimerDuration(abandonedTimeout, 'abandonedTimeout'),
     maxTokensPerResponse: safeCount(maxTokensPerResponse, 'maxTokensPerResponse', 10_000_000),
     maxInflatedBytes: positiveInteger(maxInflatedBytes, 'maxInflatedBytes', 64 * 1_048_576),
     isCapError: resolveFunction<CapErrorClassifier>(isCapError, 'isCapError'),

@@ -1,12 +1,6 @@
 import type { ServerResponse } from 'node:http';
 
 /**
- * How long after the client went away the hook still waits for the app to finish (and to
- * report its usage) before it records what it has.
- */
-export const ABANDONED_RESPONSE_WAIT_MS = 60_000;
-
-/**
  * Calls `done` once the response is over for both sides: the connection closed (sent, or the
  * client went away) and the app finished its handler (or at least ended the response). A client
  * that leaves early must not cut off usage the app reports after that, so a close alone waits
@@ -16,6 +10,7 @@ export const ABANDONED_RESPONSE_WAIT_MS = 60_000;
  */
 export function watchResponse(
   res: ServerResponse,
+  waitMs: number,
   done: (abandoned: boolean) => void,
   whenAbandoned?: (appFinished: () => void) => void,
 ): () => void {
@@ -37,7 +32,7 @@ export function watchResponse(
     closed = true;
     if (appFinished || res.writableEnded) return fire(false);
     // The app never finishing is no success: whatever status it sent, its answer is not whole.
-    timer = setTimeout(fire, ABANDONED_RESPONSE_WAIT_MS, true);
+    timer = setTimeout(fire, waitMs, true);
     timer.unref?.();
     whenAbandoned?.(finished);
   });
