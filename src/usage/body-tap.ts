@@ -112,6 +112,11 @@ export class BodyTap {
     this.decompressor?.destroy();
   }
 
+  /** Bytes of the (decompressed) body read so far: bounded by the caps, whatever was sent. */
+  get bytesRead(): number {
+    return this.bytes;
+  }
+
   /** The body is over (or cut off): read what was seen. */
   async end(): Promise<BodyReading> {
     this.ended ??= this.flush();

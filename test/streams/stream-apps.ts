@@ -23,6 +23,9 @@ export interface StreamPlan {
   cutAfter?: number;
   /** Send this body instead of the fixture's (malformed bodies). */
   rawBody?: string;
+  /** Send these bytes as they are, with `encoding` as Content-Encoding (compression bombs). */
+  rawBytes?: Buffer;
+  encoding?: string;
   status?: number;
   /** Extra response headers (vendor rate-limit headers). */
   headers?: Record<string, string>;
@@ -43,9 +46,10 @@ export async function startStreamingUpstream() {
       return;
     }
     const text = plan.rawBody ?? plan.fixture.body;
-    const bytes = plan.gzip ? gzipSync(Buffer.from(text)) : Buffer.from(text);
+    const bytes = plan.rawBytes ?? (plan.gzip ? gzipSync(Buffer.from(text)) : Buffer.from(text));
     const headers: Record<string, string> = { 'content-type': plan.fixture.contentType, ...plan.headers };
     if (plan.gzip) headers['content-encoding'] = 'gzip';
+    if (plan.encoding) headers['content-encoding'] = plan.encoding;
     res.writeHead(plan.status ?? 200, headers);
     const parts = splitAt(bytes, plan.cuts);
     const stopAt = plan.cutAfter === undefined ? parts.length : Math.floor(parts.length * plan.cutAfter);
