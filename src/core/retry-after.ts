@@ -11,11 +11,17 @@ export function parseRetryAfter(value: string | undefined, nowEpochMs: number): 
   if (value === undefined) return undefined;
   const text = value.trim();
   if (text === '') return undefined;
-  // Digits are always seconds: `Date.parse('120')` would take them for the year 120.
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1_000;
+  // Digits are always seconds: `Date.parse('120')` would take them for the year 120. Three
+  // hundred digits overflow to Infinity: unreadable, not "forever".
+  if (/^\d+(\.\d+)?$/.test(text)) return finiteDelay(Number(text) * 1_000);
   // An HTTP-date names a weekday or month; anything else (`-5`, `soon`) is not one.
   if (!/[a-z]{3}/i.test(text)) return undefined;
   const at = Date.parse(text);
   if (!Number.isFinite(at)) return undefined;
   return Math.max(0, at - nowEpochMs);
+}
+
+/** A delay that is a finite, non-negative number of milliseconds, or undefined. */
+export function finiteDelay(ms: number): number | undefined {
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }

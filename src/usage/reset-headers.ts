@@ -1,4 +1,4 @@
-import { parseRetryAfter } from '../core/retry-after.js';
+import { finiteDelay, parseRetryAfter } from '../core/retry-after.js';
 import { type HeadersLike, headerValue } from './headers.js';
 
 /** Go-style durations as OpenAI sends them in `x-ratelimit-reset-*`: `6m0s`, `1.5s`, `20ms`, `1h2m`. */
@@ -9,7 +9,7 @@ export function parseGoDuration(value: string): number | undefined {
     );
   if (!match || value.trim() === '') return undefined;
   const [, h = '0', m = '0', s = '0', ms = '0'] = match;
-  return Number(h) * 3_600_000 + Number(m) * 60_000 + Number(s) * 1_000 + Number(ms);
+  return finiteDelay(Number(h) * 3_600_000 + Number(m) * 60_000 + Number(s) * 1_000 + Number(ms));
 }
 
 /** Anthropic's per-limit resets are RFC 3339 times; its unified resets are epoch seconds. */
@@ -21,7 +21,7 @@ function untilRfc3339(value: string | undefined, now: number): number | undefine
 
 function untilEpochSeconds(value: string | undefined, now: number): number | undefined {
   if (value === undefined || !/^\d+(\.\d+)?$/.test(value.trim())) return undefined;
-  return Math.max(0, Number(value) * 1_000 - now);
+  return finiteDelay(Math.max(0, Number(value) * 1_000 - now));
 }
 
 const ANTHROPIC_LIMITS = ['requests', 'tokens', 'input-tokens', 'output-tokens'];
@@ -46,7 +46,7 @@ export function resetDelays(
     else delays.push(ms);
   };
   take('retry-after', (v) => parseRetryAfter(v, now));
-  take('retry-after-ms', (v) => (/^\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : undefined));
+  take('retry-after-ms', (v) => (/^\d+(\.\d+)?$/.test(v.trim()) ? finiteDelay(Number(v)) : undefined));
   for (const limit of ANTHROPIC_LIMITS)
     take(`anthropic-ratelimit-${limit}-reset`, (v) => untilRfc3339(v, now));
   for (const scope of ['', '-5h', '-7d'])
