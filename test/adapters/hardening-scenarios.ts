@@ -272,7 +272,10 @@ export function describeHardeningScenarios(harness: Harness): void {
         "quota-guard [anthropic key 'evil\\u000a\\u001b[31mquota-guard [anthropic/5h]: forged line'/5h]: within_quota → quota_exceeded",
       );
       expect(changes[1]?.message).toContain('quota_exceeded → within_quota (usage_dropped');
-      for (const line of log.lines) expect(line.message).not.toMatch(/[\n\u001b]/);
+      for (const line of log.lines) {
+        expect(line.message).not.toContain('\n');
+        expect(line.message).not.toContain('\u001b');
+      }
     });
 
     it('a short key equal to a long key’s hash does not share its budget', async () => {
