@@ -21,6 +21,8 @@ export interface StreamPlan {
   cuts: number[];
   /** Stop after this share of the chunks and cut the connection (an upstream failing midway). */
   cutAfter?: number;
+  /** Stop after this share of the chunks and say nothing more, connection open (an upstream that hangs). */
+  hangAfter?: number;
   /** Send this body instead of the fixture's (malformed bodies). */
   rawBody?: string;
   /** Send these bytes as they are, with `encoding` as Content-Encoding (compression bombs). */
@@ -53,8 +55,10 @@ export async function startStreamingUpstream() {
     res.writeHead(plan.status ?? 200, headers);
     const parts = splitAt(bytes, plan.cuts);
     const stopAt = plan.cutAfter === undefined ? parts.length : Math.floor(parts.length * plan.cutAfter);
+    const hangAt = plan.hangAfter === undefined ? -1 : Math.floor(parts.length * plan.hangAfter);
     let i = 0;
     const next = () => {
+      if (i === hangAt) return;
       if (i === stopAt && plan.cutAfter !== undefined) {
         res.socket?.destroy();
         return;
