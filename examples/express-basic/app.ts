@@ -7,7 +7,7 @@ import { quotaGuard } from '../../src/adapters/express.js';
 import { forward, tokensOf } from '../shared/forward.js';
 import { type ExampleOptions, exampleWindows } from '../shared/guard-windows.js';
 
-export function createApp({ primaryUrl, fallbackUrl, clock }: ExampleOptions) {
+export function createApp({ primaryUrl, fallbackUrl, clock, logger }: ExampleOptions) {
   const anthropic = quotaGuard({
     upstream: 'anthropic',
     windows: exampleWindows,
@@ -15,12 +15,14 @@ export function createApp({ primaryUrl, fallbackUrl, clock }: ExampleOptions) {
     // The handler leaves the primary's usage in res.locals; the guard reads it when the response is over.
     usage: (res) => res.locals.tokens as number | undefined,
     ...(clock ? { clock } : {}),
+    ...(logger ? { logger } : {}),
   });
 
   const app = express();
   app.use(express.json());
-  app.use(anthropic);
+  // The status page before the guard: a request the guard never sees takes no decision (no probe).
   app.get('/quota', anthropic.statusHandler());
+  app.use(anthropic);
 
   app.post('/v1/messages', async (req, res, next) => {
     try {

@@ -8,7 +8,7 @@ import { quotaGuard } from '../../src/adapters/koa.js';
 import { forward, tokensOf } from '../shared/forward.js';
 import { type ExampleOptions, exampleWindows } from '../shared/guard-windows.js';
 
-export function createApp({ primaryUrl, fallbackUrl, clock }: ExampleOptions) {
+export function createApp({ primaryUrl, fallbackUrl, clock, logger }: ExampleOptions) {
   const anthropic = quotaGuard({
     upstream: 'anthropic',
     windows: exampleWindows,
@@ -16,11 +16,16 @@ export function createApp({ primaryUrl, fallbackUrl, clock }: ExampleOptions) {
     // The handler leaves the primary's usage in ctx.state; the guard reads it when the response is over.
     usage: (ctx) => ctx.state.tokens as number | undefined,
     ...(clock ? { clock } : {}),
+    ...(logger ? { logger } : {}),
   });
 
   const app = new Koa();
+  // The status page before the guard: a request the guard never sees takes no decision (no probe).
+  const status = new Router();
+  status.get('/quota', anthropic.statusHandler());
+  app.use(status.routes());
+
   const router = new Router();
-  router.get('/quota', anthropic.statusHandler());
   router.post('/v1/messages', async (ctx) => {
     const route = ctx.state.quotaRoute;
     if (route?.route === 'primary') {

@@ -1,4 +1,4 @@
-import type { Clock, WindowOptions } from '../../src/index.js';
+import type { Clock, Logger, WindowOptions } from '../../src/index.js';
 
 /** The examples' quota: small, so a few requests show the guard at work. */
 export const exampleWindows: WindowOptions[] = [
@@ -12,4 +12,6 @@ export interface ExampleOptions {
   fallbackUrl: string;
   /** Tests drive time; the server uses the real clock. */
   clock?: Clock;
+  /** Where the guard logs its state changes. Default: the console. */
+  logger?: Logger;
 }

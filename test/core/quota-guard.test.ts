@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { QuotaGuard, type QuotaGuardOptions, type StateChangeEvent } from '../../src/index.js';
+import { QuotaGuard, type QuotaGuardOptions, type StateChangeEvent, silentLogger } from '../../src/index.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
 
 const S = 1_000;
@@ -292,7 +292,14 @@ describe('QuotaGuard: baselines', () => {
   it('reports retryAt on the wall clock', () => {
     const clock = new ManualClock(5_000);
     const wall = new ManualClock(1_700_000_000_000);
-    const guard = new QuotaGuard({ budget: 100, window: '1h', resolution: 0, clock, wallClock: wall });
+    const guard = new QuotaGuard({
+      budget: 100,
+      window: '1h',
+      resolution: 0,
+      clock,
+      wallClock: wall,
+      logger: silentLogger,
+    });
     guard.loadBaseline([{ at: wall.now() - 30 * M, tokens: 100 }]);
     const d = guard.decide();
     expect(d.retryInMs).toBe(30 * M + 1);

@@ -38,7 +38,7 @@ describe('official SDK clients through the guard', () => {
     const { server, guard, url } = await proxyFor('/v1/messages', id);
     const client = new Anthropic({ apiKey: 'test-key', baseURL: url, maxRetries: 0 });
     const stream = client.messages.stream({
-      model: 'claude-sonnet-4-5',
+      model: 'claude-sonnet-4-6',
       max_tokens: 64,
       messages: [{ role: 'user', content: 'Hi' }],
     });
