@@ -147,16 +147,20 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
 
   /** Runs `fn` unless the app's `skip` says to leave the request alone. */
   function unlessSkipped(req: Request, res: Response, next: NextFunction, fn: () => void): void {
-    const skipping = skip === undefined ? false : engine.skips({ req, res });
+    const skipping = engine.skips({ req, res });
     if (skipping === false) fn();
     else if (skipping === true) next();
     else skipping.then((skipped) => (skipped ? next() : fn()), next);
   }
 
+  function guarded(req: Request, res: Response, next: NextFunction): void {
+    withRoute(begin(req, res), next, (route) => proceed(req, res, next, route));
+  }
+
   const middleware = function quotaGuardMiddleware(req: Request, res: Response, next: NextFunction): void {
-    unlessSkipped(req, res, next, () =>
-      withRoute(begin(req, res), next, (route) => proceed(req, res, next, route)),
-    );
+    // Without `skip`, no closure for it: this runs on every request.
+    if (skip === undefined) guarded(req, res, next);
+    else unlessSkipped(req, res, next, () => guarded(req, res, next));
   };
 
   function budget(budgetOptions: RouteBudgetOptions): RequestHandler {

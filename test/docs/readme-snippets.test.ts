@@ -1,0 +1,115 @@
+/**
+ * The README's TypeScript snippets are code users paste: each must typecheck, strict, against
+ * the package's own entries (`quota-guard`, `quota-guard/express`, `quota-guard/koa`). A snippet
+ * may use the placeholders declared below (the user's URLs and helpers); one without imports
+ * gets the Express imports and `app` the README's first example sets up. A block marked
+ * `<!-- snippet: sketch -->` (a shape, not code) is skipped.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+/** The user's own things the snippets talk about. */
+const PLACEHOLDERS = `
+import type { UpstreamGuard, WindowOptions } from 'quota-guard';
+import type { Request, Response } from 'express';
+declare global {
+  const PRIMARY_URL: string;
+  const FALLBACK_URL: string;
+  const init: RequestInit;
+  const windows: WindowOptions[];
+  const guard: UpstreamGuard;
+  const db: { tokensSince(window: string): Promise<number> };
+  function callUpstream(url: string, body: unknown): Promise<{ status: number; body: unknown; usage: { input_tokens: number; output_tokens: number } }>;
+  function proxy(req: Request, res: Response): void;
+  function callPrimary(): Promise<{ status: number; ok: boolean; usage: { input_tokens: number; output_tokens: number } }>;
+  function callFallback(): Promise<unknown>;
+  function retryAfterMs(res: unknown): number | undefined;
+  const metrics: { transitions: { inc(labels: Record<string, string>): void } };
+  const log: { info(message: string): void };
+}
+export {};
+`;
+
+/** What a snippet without imports of its own runs after: the README's first example. */
+const EXPRESS_CONTEXT = `import { Readable } from 'node:stream';
+import express from 'express';
+import { quotaGuard } from 'quota-guard/express';
+`;
+
+interface Snippet {
+  line: number;
+  code: string;
+}
+
+function snippets(markdown: string): Snippet[] {
+  const lines = markdown.split('\n');
+  const found: Snippet[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] !== '```ts') continue;
+    const sketch = lines[i - 1]?.includes('snippet: sketch') || lines[i - 2]?.includes('snippet: sketch');
+    const start = i + 1;
+    let end = start;
+    while (lines[end] !== '```') end++;
+    if (!sketch) found.push({ line: start + 1, code: lines.slice(start, end).join('\n') });
+    i = end;
+  }
+  return found;
+}
+
+function asModule(code: string): string {
+  if (/^import /m.test(code)) return `${code}\nexport {};\n`;
+  const app = /\bconst app\b/.test(code) ? '' : 'const app = express();\n';
+  // Unused context imports are fine in a snippet: it is judged by what it uses.
+  return `${EXPRESS_CONTEXT}${app}void Readable; void quotaGuard;\n${code}\nexport {};\n`;
+}
+
+describe('README snippets', () => {
+  const found = snippets(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+
+  it('finds the snippets', () => {
+    expect(found.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('every one typechecks against the package, strict', { timeout: 120_000 }, () => {
+    // Inside the project, so its node_modules (express, koa and their types) resolve as for a user.
+    mkdirSync(join(ROOT, 'node_modules/.cache'), { recursive: true });
+    const dir = mkdtempSync(join(ROOT, 'node_modules/.cache/readme-'));
+    mkdirSync(join(dir, 'snippets'));
+    writeFileSync(join(dir, 'placeholders.d.ts'), PLACEHOLDERS);
+    const files = found.map((snippet) => {
+      const file = join(dir, 'snippets', `line-${snippet.line}.ts`);
+      writeFileSync(file, asModule(snippet.code));
+      return file;
+    });
+    const program = ts.createProgram([join(dir, 'placeholders.d.ts'), ...files], {
+      target: ts.ScriptTarget.ES2022,
+      lib: ['lib.es2022.d.ts'],
+      module: ts.ModuleKind.Preserve,
+      moduleResolution: ts.ModuleResolutionKind.Bundler,
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noUncheckedIndexedAccess: true,
+      skipLibCheck: true,
+      noEmit: true,
+      types: ['node'],
+      baseUrl: ROOT,
+      paths: {
+        'quota-guard': ['src/index.ts'],
+        'quota-guard/express': ['src/adapters/express.ts'],
+        'quota-guard/koa': ['src/adapters/koa.ts'],
+      },
+    });
+    const problems = ts
+      .getPreEmitDiagnostics(program)
+      .filter((d) => d.file?.fileName.startsWith(dir))
+      .map((d) => {
+        const where = d.file ? d.file.fileName.slice(dir.length + 1) : '';
+        return `${where}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+      });
+    expect(problems).toEqual([]);
+  });
+});
