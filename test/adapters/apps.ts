@@ -6,8 +6,9 @@
  *   x-retry-after  the primary's Retry-After
  *   x-hold         wait for the test to release the response (in-flight requests)
  *   x-headers      response headers the primary "sent", as JSON (vendor headers)
+ *   x-fallback-status  the fallback's status, for requests routed there (default 200)
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import express from 'express';
 import Koa from 'koa';
@@ -23,6 +24,8 @@ import { type KoaQuotaGuardOptions, quotaGuard as koaGuard } from '../../src/ada
 
 /** Options both adapters share; each harness adds its own `usage`. */
 export type SharedOptions = Omit<ExpressQuotaGuardOptions, 'key' | 'usage' | 'handler' | 'skip'> & {
+  /** A reject handler (the harness passes it through as it is). */
+  handler?: () => never;
   /** The tenant key comes from this request header when set (percent-decoded, so tests can send any text). */
   keyHeader?: string;
   /** A usage function that replaces the default (which reads x-tokens). */
@@ -49,6 +52,8 @@ export interface TestApp {
   guards: GuardHandle[];
   /** Releases a held request (x-hold: name); resolves when its handler is waiting. */
   entered(name: string): Promise<void>;
+  /** Resolves when a held request's connection has closed (the server saw the client go). */
+  closed(name: string): Promise<void>;
   release(name: string): void;
 }
 
@@ -56,6 +61,8 @@ export interface AppSpec {
   guards: SharedOptions[];
   /** A route `/budgeted` charged to this budget of the first guard. */
   budget?: RouteBudgetOptions;
+  /** Give the guards a reject `handler` that throws. */
+  throwingHandler?: boolean;
 }
 
 export interface Harness {
@@ -69,26 +76,41 @@ type Report = UpstreamOutcome;
 class Holds {
   private readonly waiting = new Map<
     string,
-    { entered: () => void; enteredPromise: Promise<void>; release?: () => void }
+    {
+      entered: () => void;
+      enteredPromise: Promise<void>;
+      closed: () => void;
+      closedPromise: Promise<void>;
+      release?: () => void;
+    }
   >();
   private slot(name: string) {
     let slot = this.waiting.get(name);
     if (!slot) {
       let entered!: () => void;
+      let closed!: () => void;
       const enteredPromise = new Promise<void>((resolve) => {
         entered = resolve;
       });
-      slot = { entered, enteredPromise };
+      const closedPromise = new Promise<void>((resolve) => {
+        closed = resolve;
+      });
+      slot = { entered, enteredPromise, closed, closedPromise };
       this.waiting.set(name, slot);
     }
     return slot;
   }
-  hold(name: string): Promise<void> {
+  /** Holds the handler until released; `closed(name)` resolves when its response's connection closes. */
+  hold(name: string, res: ServerResponse): Promise<void> {
     const slot = this.slot(name);
+    res.once('close', slot.closed);
     return new Promise<void>((resolve) => {
       slot.release = resolve;
       slot.entered();
     });
+  }
+  closed(name: string): Promise<void> {
+    return this.slot(name).closedPromise;
   }
   entered(name: string): Promise<void> {
     return this.slot(name).enteredPromise;
@@ -105,6 +127,8 @@ function primaryAnswer(headers: Record<string, string | string[] | undefined>) {
   };
   return {
     status: Number(header('x-status') ?? 200),
+    /** What the fallback "answered" when the request was routed there. */
+    fallbackStatus: Number(header('x-fallback-status') ?? 200),
     tokens: header('x-tokens') === undefined ? undefined : Number(header('x-tokens')),
     retryAfter: header('x-retry-after'),
     hold: header('x-hold'),
@@ -127,6 +151,10 @@ function describeRoute(route: QuotaRoute | undefined) {
  * A spec's options for one framework: the usage and key functions read what that framework's
  * handler left, and the broken variants throw or return garbage.
  */
+const throwingHandler = () => {
+  throw new Error('handler broke');
+};
+
 function guardOptions<Req, Res>(
   spec: SharedOptions,
   read: {
@@ -164,25 +192,28 @@ export const expressHarness: Harness = {
     const app = express();
     const guards = spec.guards.map((g) =>
       expressGuard(
-        guardOptions<express.Request, express.Response>(g, {
-          usage: (res) => res.locals.tokens as number | undefined,
-          key: (header) => (req) => decodeHeader(req.get(header)),
-          path: (req) => req.path,
-        }) as ExpressQuotaGuardOptions,
+        guardOptions<express.Request, express.Response>(
+          spec.throwingHandler ? { ...g, handler: throwingHandler } : g,
+          {
+            usage: (res) => res.locals.tokens as number | undefined,
+            key: (header) => (req) => decodeHeader(req.get(header)),
+            path: (req) => req.path,
+          },
+        ) as ExpressQuotaGuardOptions,
       ),
     );
     for (const guard of guards) app.use(guard);
     const first = guards[0]!;
     const handler = async (req: express.Request, res: express.Response) => {
       const answer = primaryAnswer(req.headers);
-      if (answer.hold) await holds.hold(answer.hold);
+      if (answer.hold) await holds.hold(answer.hold, res);
       if (answer.tokens !== undefined) res.locals.tokens = answer.tokens;
       if (answer.retryAfter !== undefined) res.set('Retry-After', answer.retryAfter);
       res.set(answer.headers);
       const routes = Object.fromEntries(
         Object.entries(req.quotaRoutes ?? {}).map(([k, v]) => [k, describeRoute(v)]),
       );
-      res.status(req.quotaRoute?.route === 'primary' ? answer.status : 200).json({
+      res.status(req.quotaRoute?.route === 'primary' ? answer.status : answer.fallbackStatus).json({
         route: describeRoute(req.quotaRoute),
         routes,
         ...(answer.error ? { error: { type: 'rate_limit_error', message: answer.error } } : {}),
@@ -210,6 +241,7 @@ export const expressHarness: Harness = {
       server: createServer(app),
       guards,
       entered: (n) => holds.entered(n),
+      closed: (n) => holds.closed(n),
       release: (n) => holds.release(n),
     };
   },
@@ -223,25 +255,28 @@ export const koaHarness: Harness = {
     const router = new Router();
     const guards = spec.guards.map((g) =>
       koaGuard(
-        guardOptions<Koa.Context, Koa.Context>(g, {
-          usage: (ctx) => ctx.state.tokens as number | undefined,
-          key: (header) => (ctx) => decodeHeader(ctx.get(header) || undefined),
-          path: (ctx) => ctx.path,
-        }) as KoaQuotaGuardOptions,
+        guardOptions<Koa.Context, Koa.Context>(
+          spec.throwingHandler ? { ...g, handler: throwingHandler } : g,
+          {
+            usage: (ctx) => ctx.state.tokens as number | undefined,
+            key: (header) => (ctx) => decodeHeader(ctx.get(header) || undefined),
+            path: (ctx) => ctx.path,
+          },
+        ) as KoaQuotaGuardOptions,
       ),
     );
     for (const guard of guards) app.use(guard);
     const first = guards[0]!;
     const handler = async (ctx: Koa.Context) => {
       const answer = primaryAnswer(ctx.headers);
-      if (answer.hold) await holds.hold(answer.hold);
+      if (answer.hold) await holds.hold(answer.hold, ctx.res);
       if (answer.tokens !== undefined) ctx.state.tokens = answer.tokens;
       if (answer.retryAfter !== undefined) ctx.set('Retry-After', answer.retryAfter);
       ctx.set(answer.headers);
       const routes = Object.fromEntries(
         Object.entries(ctx.state.quotaRoutes ?? {}).map(([k, v]) => [k, describeRoute(v)]),
       );
-      ctx.status = ctx.state.quotaRoute?.route === 'primary' ? answer.status : 200;
+      ctx.status = ctx.state.quotaRoute?.route === 'primary' ? answer.status : answer.fallbackStatus;
       ctx.body = {
         route: describeRoute(ctx.state.quotaRoute),
         routes,
@@ -271,6 +306,7 @@ export const koaHarness: Harness = {
       server: createServer(app.callback()),
       guards,
       entered: (n) => holds.entered(n),
+      closed: (n) => holds.closed(n),
       release: (n) => holds.release(n),
     };
   },

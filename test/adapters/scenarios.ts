@@ -365,7 +365,7 @@ export function describeAdapterScenarios(harness: Harness): void {
       client.end();
       await app.entered('gone');
       client.destroy();
-      await new Promise((resolve) => setTimeout(resolve, 20)); // let the server see the socket close
+      await app.closed('gone'); // the server saw the client go
       app.release('gone');
       await guard.settled();
       expect((await guard.info()).guard.windows[0]!.windowUsageTokens).toBe(77);
@@ -438,6 +438,72 @@ export function describeAdapterScenarios(harness: Harness): void {
         route: 'fallback',
         reason: 'store_unavailable',
       });
+    });
+
+    it('never reports a response routed to the fallback to the primary’s guard', async () => {
+      const { guard, send } = setup();
+      await send('/chat', { 'x-status': '429', 'x-retry-after': '1200' });
+      const before = await guard.info();
+      // The fallback answers with tokens and its own 429: neither is the primary's.
+      const served = await send('/chat', { 'x-tokens': '300', 'x-fallback-status': '429' });
+      expect(served.status).toBe(429);
+      expect(served.body.route).toMatchObject({ route: 'fallback', reason: 'cap_error' });
+      const after = await guard.info();
+      expect(after.guard.windows[0]?.windowUsageTokens).toBe(0);
+      expect(after.upstreamErrors).toEqual({ cap: 1, transient: 0 });
+      expect(after.guard.nextProbeAt).toBe(before.guard.nextProbeAt);
+      // And its 200 with tokens, within quota on another guard state, is not charged either.
+      const budgeted = setup({ windows: [{ window: '5h', budget: 100 }] });
+      await budgeted.send('/chat', { 'x-tokens': '100' });
+      await budgeted.send('/chat', { 'x-tokens': '555' }); // decided fallback: budget spent
+      expect((await budgeted.guard.info()).guard.windows[0]?.windowUsageTokens).toBe(100);
+    });
+
+    it('counts a token until exactly the window’s end, and not a millisecond longer (exact mode)', async () => {
+      const { clock, send } = setup({ probeInterval: '10h' });
+      await send('/chat', { 'x-tokens': '1000' });
+      clock.advance(5 * H);
+      expect((await send('/chat')).body.route).toMatchObject({ route: 'fallback' });
+      clock.advance(1);
+      expect((await send('/chat')).body.route).toMatchObject({ route: 'primary', reason: 'usage_dropped' });
+    });
+
+    it('counts a token until its slot’s end slides out (slot mode)', async () => {
+      // Slots of a minute: usage at NOW + 10 s is filed under the slot ending at NOW + 1 min.
+      const { clock, send } = setup({ probeInterval: '10h', resolution: '1m' });
+      clock.advance(10 * S);
+      await send('/chat', { 'x-tokens': '1000' });
+      clock.advance(5 * H + 50 * S - 1); // one ms before the slot's end + the window
+      expect((await send('/chat')).body.route).toMatchObject({ route: 'fallback' });
+      clock.advance(1);
+      expect((await send('/chat')).body.route).toMatchObject({ route: 'primary', reason: 'usage_dropped' });
+    });
+
+    it('loads each tenant’s baseline on first sight, once', async () => {
+      const asked: Array<string | undefined> = [];
+      const { guard, send } = setup({
+        keyHeader: 'x-tenant',
+        loadBaseline: ({ key }) => {
+          asked.push(key);
+          return key === 'heavy' ? 985 : key === 'light' ? 10 : undefined;
+        },
+      });
+      await send('/chat', { 'x-tenant': 'heavy', 'x-tokens': '10' });
+      await send('/chat', { 'x-tenant': 'light', 'x-tokens': '10' });
+      expect((await send('/chat', { 'x-tenant': 'heavy' })).body.route).toMatchObject({ route: 'fallback' });
+      expect((await send('/chat', { 'x-tenant': 'light' })).body.route).toMatchObject({ route: 'primary' });
+      expect((await guard.info('heavy')).guard.windows[0]?.windowUsageTokens).toBe(995);
+      expect((await guard.info('light')).guard.windows[0]?.windowUsageTokens).toBe(20);
+      expect(asked).toEqual([undefined, 'heavy', 'light']);
+    });
+
+    it('answers the default 429 when a custom reject handler throws, and counts it', async () => {
+      const { app, guard, send } = setup({ onExceeded: 'reject' }, { throwingHandler: true });
+      await send('/chat', { 'x-tokens': '1000' });
+      const rejected = await request(app.server).post('/chat');
+      expect(rejected.status).toBe(429);
+      expect(rejected.body.error).toMatchObject({ type: 'quota_exceeded', reason: 'budget_exhausted' });
+      expect((await guard.info()).problems.handler).toBe(1);
     });
 
     it('answers its status as JSON', async () => {
