@@ -3,20 +3,20 @@
  * response back to the guard.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { chain, isPromiseLike } from '../request/awaitable.js';
+import type { QuotaEngine as Engine } from '../request/engine.js';
+import { QuotaEngine } from '../request/engine.js';
+import { withHandles } from '../request/handles.js';
+import type { MiddlewareOptions, RouteBudgetOptions } from '../request/options.js';
+import { resolveMiddlewareOptions } from '../request/options.js';
+import type { GuardHandles } from '../request/public-types.js';
+import type { QuotaRoute, RequestQuota } from '../request/quota-route.js';
+import type { Rejection } from '../request/reject.js';
+import { watchResponse } from '../request/response-watch.js';
+import { type StatusHandlerOptions, statusAccess } from '../request/status-access.js';
 import type { Awaitable } from '../stores/store.js';
 import type { VendorChoice } from '../usage/token-usage.js';
-import { chain, isPromiseLike } from './shared/awaitable.js';
-import type { QuotaEngine as Engine } from './shared/engine.js';
-import { QuotaEngine } from './shared/engine.js';
-import { tapBody } from './shared/express-body.js';
-import { withHandles } from './shared/handles.js';
-import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
-import { resolveMiddlewareOptions } from './shared/options.js';
-import type { GuardHandles } from './shared/public-types.js';
-import type { QuotaRoute, RequestQuota } from './shared/quota-route.js';
-import type { Rejection } from './shared/reject.js';
-import { watchResponse } from './shared/response-watch.js';
-import { type StatusHandlerOptions, statusAccess } from './shared/status-access.js';
+import { tapBody } from './express-body.js';
 
 declare global {
   // Express's own way to extend its Request: `req.quotaRoute` is typed once this subpath is imported.
@@ -194,4 +194,4 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
   });
 }
 
-export type * from './shared/public-types.js';
+export type * from '../request/public-types.js';

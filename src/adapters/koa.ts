@@ -3,19 +3,19 @@
  * each response back to the guard.
  */
 import type { Context, Middleware, Next } from 'koa';
+import { isPromiseLike } from '../request/awaitable.js';
+import { QuotaEngine } from '../request/engine.js';
+import { withHandles } from '../request/handles.js';
+import type { MiddlewareOptions, RouteBudgetOptions } from '../request/options.js';
+import { resolveMiddlewareOptions } from '../request/options.js';
+import type { GuardHandles } from '../request/public-types.js';
+import type { QuotaRoute, RequestQuota } from '../request/quota-route.js';
+import type { Rejection } from '../request/reject.js';
+import { watchResponse } from '../request/response-watch.js';
+import { type StatusHandlerOptions, statusAccess } from '../request/status-access.js';
 import type { BodyTap } from '../usage/body-tap.js';
 import type { VendorChoice } from '../usage/token-usage.js';
-import { isPromiseLike } from './shared/awaitable.js';
-import { QuotaEngine } from './shared/engine.js';
-import { withHandles } from './shared/handles.js';
-import { tapKoaBody } from './shared/koa-body.js';
-import type { MiddlewareOptions, RouteBudgetOptions } from './shared/options.js';
-import { resolveMiddlewareOptions } from './shared/options.js';
-import type { GuardHandles } from './shared/public-types.js';
-import type { QuotaRoute, RequestQuota } from './shared/quota-route.js';
-import type { Rejection } from './shared/reject.js';
-import { watchResponse } from './shared/response-watch.js';
-import { type StatusHandlerOptions, statusAccess } from './shared/status-access.js';
+import { tapKoaBody } from './koa-body.js';
 
 declare module 'koa' {
   // Koa's default state, typed once this subpath is imported.
@@ -153,4 +153,4 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
   });
 }
 
-export type * from './shared/public-types.js';
+export type * from '../request/public-types.js';

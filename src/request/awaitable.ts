@@ -1,4 +1,4 @@
-import type { Awaitable } from '../../stores/store.js';
+import type { Awaitable } from '../stores/store.js';
 
 export function isPromiseLike<T>(value: Awaitable<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';

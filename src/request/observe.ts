@@ -1,4 +1,4 @@
-import type { BodyReading, BodyTap } from '../../usage/body-tap.js';
+import type { BodyReading, BodyTap } from '../usage/body-tap.js';
 
 /**
  * A copy of an upstream `fetch` response whose body feeds `tap` as the app reads it, chunk by

@@ -1,4 +1,4 @@
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../core/logger.js';
 
 /** Kinds of trouble an adapter survives: the request is served, the problem counted. */
 export interface ProblemCounts {

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { BodyTap } from '../../usage/body-tap.js';
+import type { BodyTap } from '../usage/body-tap.js';
 
 /** What the body tap of one Express response holds. */
 export interface TappedBody {

@@ -1,6 +1,6 @@
-import type { BodyReading } from '../../usage/body-tap.js';
-import { isVendorErrorBody } from '../../usage/json-usage.js';
-import { hasVendorHeaders } from '../../usage/vendor-headers.js';
+import type { BodyReading } from '../usage/body-tap.js';
+import { isVendorErrorBody } from '../usage/json-usage.js';
+import { hasVendorHeaders } from '../usage/vendor-headers.js';
 import type { UpstreamOutcome } from './outcome.js';
 
 /**

@@ -1,11 +1,11 @@
-import { optionError } from '../../core/errors.js';
+import { optionError } from '../core/errors.js';
 import {
   checkKnownKeys,
   type ResolvedWindow,
   resolveUpstreamOptions,
   type UpstreamGuardOptions,
-} from '../../core/options.js';
-import type { GuardTarget } from '../../stores/store.js';
+} from '../core/options.js';
+import type { GuardTarget } from '../stores/store.js';
 import type { RouteBudgetOptions } from './options.js';
 
 /** A route budget as the engine keeps it: a one-window guard of its own in the store. */

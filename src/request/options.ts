@@ -1,8 +1,8 @@
-import type { Baseline } from '../../core/baseline.js';
-import type { Duration } from '../../core/duration.js';
-import { parseDuration, parseTimerDuration } from '../../core/duration.js';
-import { optionError } from '../../core/errors.js';
-import { consoleLogger, type Logger } from '../../core/logger.js';
+import type { Baseline } from '../core/baseline.js';
+import type { Duration } from '../core/duration.js';
+import { parseDuration, parseTimerDuration } from '../core/duration.js';
+import { optionError } from '../core/errors.js';
+import { consoleLogger, type Logger } from '../core/logger.js';
 import {
   checkKnownKeys,
   type GuardSettings,
@@ -11,11 +11,11 @@ import {
   SETTING_KEYS,
   type UpstreamGuardOptions,
   type WindowOptions,
-} from '../../core/options.js';
-import { MemoryStore } from '../../stores/memory-store.js';
-import type { QuotaStore } from '../../stores/store.js';
-import { classifyUpstreamError } from '../../usage/classify.js';
-import { defaultWeigh, type VendorChoice, type Weigh } from '../../usage/token-usage.js';
+} from '../core/options.js';
+import { MemoryStore } from '../stores/memory-store.js';
+import type { QuotaStore } from '../stores/store.js';
+import { classifyUpstreamError } from '../usage/classify.js';
+import { defaultWeigh, type VendorChoice, type Weigh } from '../usage/token-usage.js';
 import type { CapErrorClassifier, UpstreamErrorClassifier } from './outcome.js';
 
 const VENDOR_CHOICES: readonly VendorChoice[] = ['anthropic', 'openai', 'gemini', 'auto'];

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
-import { describeValue } from '../../core/errors.js';
-import type { ResolvedWindow } from '../../core/options.js';
-import type { GuardTarget, QuotaStore } from '../../stores/store.js';
+import { describeValue } from '../core/errors.js';
+import type { ResolvedWindow } from '../core/options.js';
+import type { GuardTarget, QuotaStore } from '../stores/store.js';
 import { withTimeout } from './awaitable.js';
 import type { BaselineLoader } from './options.js';
 import type { ProblemLog } from './problems.js';

@@ -1,5 +1,5 @@
-import type { UpstreamErrorClass } from '../../usage/classify.js';
-import type { HeadersLike } from '../../usage/headers.js';
+import type { UpstreamErrorClass } from '../usage/classify.js';
+import type { HeadersLike } from '../usage/headers.js';
 
 /**
  * What the primary answered, as the app reports it (`req.quotaRoute.report(...)`) or as the

@@ -1,6 +1,6 @@
 import { pipeline, Transform } from 'node:stream';
 import type { Context } from 'koa';
-import type { BodyTap } from '../../usage/body-tap.js';
+import type { BodyTap } from '../usage/body-tap.js';
 
 function isStream(body: unknown): body is NodeJS.ReadableStream {
   return typeof (body as { pipe?: unknown } | null)?.pipe === 'function';

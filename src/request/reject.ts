@@ -1,5 +1,5 @@
-import type { WindowInfo } from '../../core/base-guard.js';
-import type { UpstreamInfo } from '../../core/upstream-guard.js';
+import type { WindowInfo } from '../core/base-guard.js';
+import type { UpstreamInfo } from '../core/upstream-guard.js';
 import type { HeaderDraft } from './options.js';
 import type { QuotaRoute } from './quota-route.js';
 

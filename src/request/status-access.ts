@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { optionError } from '../../core/errors.js';
-import { checkKnownKeys } from '../../core/options.js';
+import { optionError } from '../core/errors.js';
+import { checkKnownKeys } from '../core/options.js';
 
 /** Options of `guard.statusHandler()`. */
 export interface StatusHandlerOptions {

@@ -1,6 +1,6 @@
-import type { Decision, DecisionReason, QuotaState } from '../../core/decision.js';
-import type { GuardTarget } from '../../stores/store.js';
-import type { UpstreamErrorClass } from '../../usage/classify.js';
+import type { Decision, DecisionReason, QuotaState } from '../core/decision.js';
+import type { GuardTarget } from '../stores/store.js';
+import type { UpstreamErrorClass } from '../usage/classify.js';
 import type { UpstreamOutcome } from './outcome.js';
 
 /**

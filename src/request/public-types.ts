@@ -4,10 +4,10 @@ import type { RouteBudgetOptions } from './options.js';
 import type { QuotaRoute } from './quota-route.js';
 import type { StatusHandlerOptions } from './status-access.js';
 
-export type { ClassifyInput, UpstreamErrorClass } from '../../usage/classify.js';
-export type { HeadersLike } from '../../usage/headers.js';
-export type { TokenUsage, Vendor, VendorChoice, Weigh } from '../../usage/token-usage.js';
-export type { VendorWindowReading } from '../../usage/vendor-headers.js';
+export type { ClassifyInput, UpstreamErrorClass } from '../usage/classify.js';
+export type { HeadersLike } from '../usage/headers.js';
+export type { TokenUsage, Vendor, VendorChoice, Weigh } from '../usage/token-usage.js';
+export type { VendorWindowReading } from '../usage/vendor-headers.js';
 export type { MiddlewareInfo } from './engine.js';
 export type {
   BaselineLoader,
