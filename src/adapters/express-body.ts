@@ -1,13 +1,12 @@
 import type { ServerResponse } from 'node:http';
+import type { RequestQuota } from '../request/quota-route.js';
 import type { BodyTap } from '../usage/body-tap.js';
-
-/** What the body tap of one Express response holds. */
-export interface TappedBody {
-  /** Opened at the first write, when the engine wants the body (usage, or an error answer). */
-  tap: BodyTap | undefined;
-}
+import { expressBase, nodeResponse } from './express-state.js';
 
 type Chunk = string | Buffer | Uint8Array;
+type OpenTap = (contentType: unknown, contentEncoding: unknown) => BodyTap;
+type Write = (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) => boolean;
+type End = (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) => ServerResponse;
 
 function asBytes(chunk: unknown, encoding: unknown): Chunk | undefined {
   if (typeof chunk === 'string')
@@ -18,40 +17,100 @@ function asBytes(chunk: unknown, encoding: unknown): Chunk | undefined {
   return undefined;
 }
 
-/**
- * Sees the body of a Node response as the app writes it (`res.write` / `res.end`, which Express's
- * `send`, `json` and streams all go through) and hands a copy to the engine's tap. The bytes
- * and their timing are the app's own: nothing is held back, so back-pressure is untouched.
- */
-export function tapBody(
+/** Hands one chunk the app wrote to the request's tap, opened at the first write. */
+function see(
+  route: RequestQuota,
   res: ServerResponse,
-  engine: { openTap(status: number, contentType: unknown, contentEncoding: unknown): BodyTap | undefined },
-): TappedBody {
-  const body: TappedBody = { tap: undefined };
-  let opened = false;
-  const see = (chunk: unknown, encoding: unknown) => {
-    if (!opened) {
-      opened = true;
-      body.tap = engine.openTap(
-        res.statusCode,
-        res.getHeader('content-type'),
-        res.getHeader('content-encoding'),
-      );
+  open: OpenTap,
+  chunk: unknown,
+  encoding: unknown,
+): void {
+  route.tap ??= open(res.getHeader('content-type'), res.getHeader('content-encoding'));
+  if (typeof chunk === 'function') return; // end(callback): no body
+  const bytes = asBytes(chunk, encoding);
+  if (bytes !== undefined && bytes.length > 0) route.tap.write(bytes);
+}
+
+/**
+ * Sees the bodies of Express responses as the app writes them (`res.write` / `res.end`, which
+ * `send`, `json` and piped streams all go through) and hands a copy to each request's tap. The
+ * bytes and their timing are the app's own: nothing is held back, so back-pressure is untouched.
+ *
+ * The wrappers are installed once per guard on Express's response prototype, and look the
+ * request's decision up in `res.locals` under the guard's own key: a response pays one property
+ * look-up per write, where new wrapper functions on every response cost it microseconds.
+ * Without Express's prototypes (a plain Node response), the response itself is wrapped.
+ */
+export class ExpressBodyTaps {
+  private readonly slot = Symbol('quota-guard body tap');
+  private readonly patched = new WeakSet<object>();
+
+  constructor(private readonly open: OpenTap) {}
+
+  /** Taps this response's body for `route`. */
+  tap(res: ServerResponse, route: RequestQuota): void {
+    const locals = (res as { locals?: Record<PropertyKey, unknown> }).locals;
+    const base = locals === undefined ? undefined : expressBase(res, nodeResponse);
+    if (locals === undefined || base === undefined) {
+      this.wrapInstance(res, route);
+      return;
     }
-    if (body.tap === undefined) return;
-    const bytes = asBytes(chunk, encoding);
-    if (bytes !== undefined && bytes.length > 0) body.tap.write(bytes);
-  };
-  const write = res.write;
-  const end = res.end;
-  res.write = function tappedWrite(this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-    see(chunk, rest[0]);
-    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
-  } as ServerResponse['write'];
-  res.end = function tappedEnd(this: ServerResponse, ...args: unknown[]) {
-    if (typeof args[0] !== 'function') see(args[0], args[1]);
-    else see(undefined, undefined);
-    return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-  } as ServerResponse['end'];
-  return body;
+    if (!this.patched.has(base)) this.patch(base as ServerResponse);
+    locals[this.slot] = route;
+  }
+
+  private patch(base: ServerResponse): void {
+    this.patched.add(base);
+    const { slot, open } = this;
+    const write = base.write as Write;
+    const end = base.end as End;
+    base.write = function tappedWrite(
+      this: ServerResponse,
+      chunk: unknown,
+      encoding?: unknown,
+      callback?: unknown,
+    ) {
+      const route = (this as { locals?: Record<PropertyKey, unknown> }).locals?.[slot] as
+        | RequestQuota
+        | undefined;
+      if (route !== undefined) see(route, this, open, chunk, encoding);
+      return write.call(this, chunk, encoding, callback);
+    } as ServerResponse['write'];
+    base.end = function tappedEnd(
+      this: ServerResponse,
+      chunk?: unknown,
+      encoding?: unknown,
+      callback?: unknown,
+    ) {
+      const route = (this as { locals?: Record<PropertyKey, unknown> }).locals?.[slot] as
+        | RequestQuota
+        | undefined;
+      if (route !== undefined) see(route, this, open, chunk, encoding);
+      return end.call(this, chunk, encoding, callback);
+    } as ServerResponse['end'];
+  }
+
+  private wrapInstance(res: ServerResponse, route: RequestQuota): void {
+    const { open } = this;
+    const write = res.write as Write;
+    const end = res.end as End;
+    res.write = function tappedWrite(
+      this: ServerResponse,
+      chunk: unknown,
+      encoding?: unknown,
+      callback?: unknown,
+    ) {
+      see(route, this, open, chunk, encoding);
+      return write.call(this, chunk, encoding, callback);
+    } as ServerResponse['write'];
+    res.end = function tappedEnd(
+      this: ServerResponse,
+      chunk?: unknown,
+      encoding?: unknown,
+      callback?: unknown,
+    ) {
+      see(route, this, open, chunk, encoding);
+      return end.call(this, chunk, encoding, callback);
+    } as ServerResponse['end'];
+  }
 }

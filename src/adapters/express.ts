@@ -4,7 +4,6 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { chain, isPromiseLike } from '../request/awaitable.js';
-import type { QuotaEngine as Engine } from '../request/engine.js';
 import { QuotaEngine } from '../request/engine.js';
 import { withHandles } from '../request/handles.js';
 import type { MiddlewareOptions, RouteBudgetOptions } from '../request/options.js';
@@ -12,11 +11,12 @@ import { resolveMiddlewareOptions } from '../request/options.js';
 import type { GuardHandles } from '../request/public-types.js';
 import type { QuotaRoute, RequestQuota } from '../request/quota-route.js';
 import type { Rejection } from '../request/reject.js';
-import { watchResponse } from '../request/response-watch.js';
+import { ResponseWatcher } from '../request/response-watch.js';
 import { type StatusHandlerOptions, statusAccess } from '../request/status-access.js';
 import type { Awaitable } from '../stores/store.js';
 import type { VendorChoice } from '../usage/token-usage.js';
-import { tapBody } from './express-body.js';
+import { ExpressBodyTaps } from './express-body.js';
+import { keepRoute, routeIn } from './express-state.js';
 
 declare global {
   // Express's own way to extend its Request: `req.quotaRoute` is typed once this subpath is imported.
@@ -54,11 +54,6 @@ export interface ExpressQuotaGuardOptions extends MiddlewareOptions {
 /** The middleware, with the guard's other handles on it. */
 export interface ExpressQuotaGuard extends RequestHandler, GuardHandles<RequestHandler, Request> {}
 
-interface Ctx {
-  req: Request;
-  res: Response;
-}
-
 /**
  * @example
  * const anthropic = quotaGuard({ upstream: 'anthropic', windows: [{ window: '5h', budget: 2e6 }], usage: (res) => res.locals.tokens });
@@ -67,43 +62,42 @@ interface Ctx {
  */
 export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard {
   const { key, usage, handler, skip } = options;
-  const engine: Engine<Ctx> = new QuotaEngine(
-    resolveMiddlewareOptions<Ctx>(options, {
-      key: key && ((ctx) => key(ctx.req)),
-      skip: skip && ((ctx) => skip(ctx.req, ctx.res)),
-      usage: typeof usage === 'function' ? (ctx) => usage(ctx.res, ctx.req) : undefined,
+  // The request context is the response: Express links it to its request (`res.req`), so no
+  // object is made per request to carry both.
+  const engine = new QuotaEngine<Response>(
+    resolveMiddlewareOptions<Response>(options, {
+      key: key && ((res) => key(res.req)),
+      skip: skip && ((res) => skip(res.req, res)),
+      usage: typeof usage === 'function' ? (res) => usage(res, res.req) : undefined,
     }),
   );
   const { upstream } = engine;
   const rejects = engine.options.onExceeded === 'reject';
-
-  const ownRoute = (req: Request) => req.quotaRoutes?.[upstream] as RequestQuota | undefined;
+  const readsBodies = engine.options.vendor !== undefined;
+  // The body is tapped only when usage is read from it: every tapped write costs a little.
+  const taps = readsBodies ? new ExpressBodyTaps((type, encoding) => engine.tap(type, encoding)) : undefined;
+  // Express does not say when a handler is done; ending the response is the sign, and
+  // `res.writableEnded` tells it at close. When the client left first and the app reports
+  // usage itself, the end of its handler (its `res.end`) is awaited; usage read from the body is
+  // all there already (nothing reaches a closed socket).
+  const watcher = new ResponseWatcher(
+    engine.options.abandonedTimeoutMs,
+    (route, res, abandoned) => engine.finish(route, res, abandoned),
+    (res) => routeIn(res as Response, upstream),
+    (route, res) => {
+      if (readsBodies) return watcher.appFinished(route, res);
+      const end = res.end;
+      res.end = function endAndReport(this: Response, ...args: Parameters<Response['end']>) {
+        watcher.appFinished(route, res);
+        return end.apply(this, args);
+      } as Response['end'];
+    },
+  );
 
   function attach(req: Request, res: Response, route: RequestQuota): void {
-    req.quotaRoute = route;
-    req.quotaRoutes ??= {};
-    req.quotaRoutes[upstream] = route;
-    // The body is tapped only when usage is read from it: wrapping `res.write` / `res.end` costs
-    // an Express request tens of microseconds (measured in bench:adapters), too much to pay on
-    // every request just in case the answer is an error.
-    const body = engine.options.vendor === undefined ? undefined : tapBody(res, engine);
-    // Express does not say when a handler is done; ending the response is the sign, and
-    // `res.writableEnded` tells it at close. When the client left first and the app reports
-    // usage itself, the end of its handler (its `res.end`) is awaited; usage read from the body
-    // is all there already (nothing reaches a closed socket).
-    watchResponse(
-      res,
-      engine.options.abandonedTimeoutMs,
-      (abandoned) => engine.finish(route, { req, res }, res, body?.tap, abandoned),
-      (appFinished) => {
-        if (body !== undefined) return appFinished();
-        const end = res.end;
-        res.end = function endAndReport(this: Response, ...args: Parameters<Response['end']>) {
-          appFinished();
-          return end.apply(this, args);
-        } as Response['end'];
-      },
-    );
+    keepRoute(req, res, route);
+    if (taps !== undefined && route.route === 'primary') taps.tap(res, route);
+    watcher.watch(res);
   }
 
   function reject(req: Request, res: Response, next: NextFunction, route: RequestQuota): void {
@@ -139,42 +133,48 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
   }
 
   function begin(req: Request, res: Response): Awaitable<RequestQuota> {
-    return chain(engine.begin({ req, res }), (route) => {
-      attach(req, res, route);
-      return route;
-    });
+    const started = engine.begin(res);
+    if (isPromiseLike(started))
+      return started.then((route) => {
+        attach(req, res, route);
+        return route;
+      });
+    attach(req, res, started);
+    return started;
   }
 
   /** Runs `fn` unless the app's `skip` says to leave the request alone. */
-  function unlessSkipped(req: Request, res: Response, next: NextFunction, fn: () => void): void {
-    const skipping = engine.skips({ req, res });
+  function unlessSkipped(res: Response, next: NextFunction, fn: () => void): void {
+    const skipping = engine.decider.skips(res);
     if (skipping === false) fn();
     else if (skipping === true) next();
     else skipping.then((skipped) => (skipped ? next() : fn()), next);
   }
 
   function guarded(req: Request, res: Response, next: NextFunction): void {
-    withRoute(begin(req, res), next, (route) => proceed(req, res, next, route));
+    const started = begin(req, res);
+    if (isPromiseLike(started)) started.then((route) => proceed(req, res, next, route), next);
+    else proceed(req, res, next, started);
   }
 
   const middleware = function quotaGuardMiddleware(req: Request, res: Response, next: NextFunction): void {
     // Without `skip`, no closure for it: this runs on every request.
     if (skip === undefined) guarded(req, res, next);
-    else unlessSkipped(req, res, next, () => guarded(req, res, next));
+    else unlessSkipped(res, next, () => guarded(req, res, next));
   };
 
   function budget(budgetOptions: RouteBudgetOptions): RequestHandler {
     const routeBudget = engine.defineBudget(budgetOptions);
     return function quotaBudgetMiddleware(req: Request, res: Response, next: NextFunction): void {
-      const own = ownRoute(req);
+      const own = routeIn(res, upstream);
       const run = (started: Awaitable<RequestQuota>) =>
         withRoute(started, next, (route) => {
-          const budgeted = chain(engine.applyBudget(route, routeBudget), () => route);
+          const budgeted = chain(engine.decider.applyBudget(route, routeBudget), () => route);
           withRoute(budgeted, next, () => proceed(req, res, next, route));
         });
       // Decided by the app-level middleware, or here when the guard was not mounted with app.use.
       if (own) run(own);
-      else unlessSkipped(req, res, next, () => run(begin(req, res)));
+      else unlessSkipped(res, next, () => run(begin(req, res)));
     };
   }
 
@@ -190,7 +190,7 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
   return withHandles(middleware, engine, {
     budget,
     statusHandler,
-    routeOf: (req: Request) => req.quotaRoutes?.[upstream],
+    routeOf: (req: Request) => routeIn(req.res ?? req, upstream) ?? req.quotaRoutes?.[upstream],
   });
 }
 

@@ -13,16 +13,11 @@ function isStream(body: unknown): body is NodeJS.ReadableStream {
  */
 export function tapKoaBody(
   ctx: Context,
-  engine: { openTap(status: number, contentType: unknown, contentEncoding: unknown): BodyTap | undefined },
+  open: (contentType: unknown, contentEncoding: unknown) => BodyTap,
 ): BodyTap | undefined {
   const body: unknown = ctx.body;
   if (body === null || body === undefined) return undefined;
-  const tap = engine.openTap(
-    ctx.status,
-    ctx.response.get('Content-Type'),
-    ctx.response.get('Content-Encoding'),
-  );
-  if (tap === undefined) return undefined;
+  const tap = open(ctx.response.get('Content-Type'), ctx.response.get('Content-Encoding'));
   if (typeof body === 'string' || Buffer.isBuffer(body)) {
     tap.write(body);
   } else if (isStream(body)) {

@@ -11,9 +11,8 @@ import { resolveMiddlewareOptions } from '../request/options.js';
 import type { GuardHandles } from '../request/public-types.js';
 import type { QuotaRoute, RequestQuota } from '../request/quota-route.js';
 import type { Rejection } from '../request/reject.js';
-import { watchResponse } from '../request/response-watch.js';
+import { ResponseWatcher } from '../request/response-watch.js';
 import { type StatusHandlerOptions, statusAccess } from '../request/status-access.js';
-import type { BodyTap } from '../usage/body-tap.js';
 import type { VendorChoice } from '../usage/token-usage.js';
 import { tapKoaBody } from './koa-body.js';
 
@@ -66,21 +65,30 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
   );
   const { upstream } = engine;
   const rejects = engine.options.onExceeded === 'reject';
+  const readsBodies = engine.options.vendor !== undefined;
+  const open = (type: unknown, encoding: unknown) => engine.tap(type, encoding);
+  // Where the close listener (one for all requests) finds this guard's decision: Koa leaves
+  // Node's response as it is, so a property on it is cheap.
+  const slot = Symbol(`quota-guard ${upstream}`);
+  const watcher = new ResponseWatcher(
+    engine.options.abandonedTimeoutMs,
+    (route, res, abandoned) => engine.finish(route, res, abandoned),
+    (res) => (res as unknown as Record<symbol, RequestQuota | undefined>)[slot],
+  );
 
-  /** Puts the decision on the request and arranges its report; returns what to call once the app is done. */
-  function attach(ctx: Context, route: RequestQuota): () => void {
+  /** Puts the decision on the request and starts watching its response. */
+  function attach(ctx: Context, route: RequestQuota): void {
     ctx.state.quotaRoute = route;
     ctx.state.quotaRoutes ??= {};
     ctx.state.quotaRoutes[upstream] = route;
-    let tap: BodyTap | undefined;
-    const appFinished = watchResponse(ctx.res, engine.options.abandonedTimeoutMs, (abandoned) =>
-      engine.finish(route, ctx, ctx.res, tap, abandoned),
-    );
-    return () => {
-      // The app is done: its body is set, not yet sent. Tap it now, on its way out.
-      if (route.route === 'primary' && !route.reported) tap = tapKoaBody(ctx, engine);
-      appFinished();
-    };
+    (ctx.res as unknown as Record<symbol, RequestQuota>)[slot] = route;
+    watcher.watch(ctx.res);
+  }
+
+  /** The app is done: its body is set, not yet sent. Tap it now, on its way out. */
+  function appDone(ctx: Context, route: RequestQuota): void {
+    if (readsBodies && route.route === 'primary' && !route.reported) route.tap = tapKoaBody(ctx, open);
+    watcher.appFinished(route, ctx.res);
   }
 
   async function reject(ctx: Context, route: RequestQuota): Promise<void> {
@@ -98,26 +106,36 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     ctx.body = answer.body;
   }
 
-  /** Rejects or continues; `appFinished` runs when the rest of the chain has settled. */
-  function proceed(ctx: Context, next: Next, route: RequestQuota, appFinished?: () => void): Promise<void> {
-    const rest = route.route === 'fallback' && rejects ? reject(ctx, route) : next();
-    if (appFinished === undefined) return rest;
-    return rest.then(appFinished, (error: unknown) => {
-      appFinished();
-      throw error;
-    });
+  /** Rejects or continues. */
+  function proceed(ctx: Context, next: Next, route: RequestQuota): Promise<void> {
+    return route.route === 'fallback' && rejects ? reject(ctx, route) : next();
+  }
+
+  /** Rejects or continues, and tells the watcher once the rest of the chain has settled. */
+  async function proceedThenDone(ctx: Context, next: Next, route: RequestQuota): Promise<void> {
+    try {
+      await proceed(ctx, next, route);
+    } finally {
+      appDone(ctx, route);
+    }
   }
 
   function guarded(ctx: Context, next: Next): Promise<void> {
     const started = engine.begin(ctx);
-    if (isPromiseLike(started)) return started.then((route) => proceed(ctx, next, route, attach(ctx, route)));
-    return proceed(ctx, next, started, attach(ctx, started));
+    if (!isPromiseLike(started)) {
+      attach(ctx, started);
+      return proceedThenDone(ctx, next, started);
+    }
+    return started.then((route) => {
+      attach(ctx, route);
+      return proceedThenDone(ctx, next, route);
+    });
   }
 
   // Not an async function: with the memory store a request is decided without awaiting a promise.
   const middleware = function quotaGuardMiddleware(ctx: Context, next: Next): Promise<void> {
     if (skip === undefined) return guarded(ctx, next);
-    const skipping = engine.skips(ctx);
+    const skipping = engine.decider.skips(ctx);
     if (skipping === true) return next();
     if (skipping === false) return guarded(ctx, next);
     return skipping.then((skipped) => (skipped ? next() : guarded(ctx, next)));
@@ -127,12 +145,12 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     const routeBudget = engine.defineBudget(budgetOptions);
     return async function quotaBudgetMiddleware(ctx: Context, next: Next): Promise<void> {
       const existing = ctx.state.quotaRoutes?.[upstream] as RequestQuota | undefined;
-      if (!existing && (await engine.skips(ctx))) return next();
+      if (!existing && (await engine.decider.skips(ctx))) return next();
       // Decided by the app-level middleware, or here when the guard was not mounted with app.use.
       const route = existing ?? (await engine.begin(ctx));
-      const appFinished = existing ? undefined : attach(ctx, route);
-      await engine.applyBudget(route, routeBudget); // never rejects: store failures are counted
-      return proceed(ctx, next, route, appFinished);
+      if (!existing) attach(ctx, route);
+      await engine.decider.applyBudget(route, routeBudget); // never rejects: store failures are counted
+      return existing ? proceed(ctx, next, route) : proceedThenDone(ctx, next, route);
     };
   }
 

@@ -155,6 +155,9 @@ export abstract class BaseGuard implements WindowHost {
   recordSuccess(decision?: Decision): void {
     if (!this.settings.enabled) return;
     if (decision !== undefined && decision.route !== 'primary') return;
+    // A success ends exceeded periods only: within quota there is nothing to do, and no clock
+    // to read (the common case, on every request an adapter reports).
+    if (this.state === 'within_quota') return;
     const now = this.settings.clock.now();
     for (const w of this.windows) w.success(now, decision?.epoch);
   }

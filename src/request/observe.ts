@@ -1,4 +1,9 @@
 import type { BodyReading, BodyTap } from '../usage/body-tap.js';
+import type { InFlight } from './in-flight.js';
+import type { UpstreamOutcome } from './outcome.js';
+import type { RequestQuota } from './quota-route.js';
+import type { OutcomeReporter } from './report.js';
+import type { UsageChecks } from './usage-checks.js';
 
 /**
  * A copy of an upstream `fetch` response whose body feeds `tap` as the app reads it, chunk by
@@ -15,7 +20,7 @@ export function observeBody(
   const finish = () => {
     if (finished) return;
     finished = true;
-    tap.end().then(done, () => undefined);
+    Promise.resolve(tap.end()).then(done, () => undefined);
   };
   if (source === null) {
     finish();
@@ -48,4 +53,37 @@ export function observeBody(
     statusText: response.statusText,
     headers: response.headers,
   });
+}
+
+/**
+ * `route.observe(response)`: an error answer is read and classified before it resolves; a
+ * success resolves at once, its body's usage counted as the app reads it. Counted in flight
+ * until then, so `settled()` waits for it.
+ */
+export async function observeResponse<Ctx>(
+  route: RequestQuota,
+  response: Response,
+  tap: BodyTap,
+  parts: { usage: UsageChecks<Ctx>; reporter: OutcomeReporter<Ctx>; inFlight: InFlight },
+): Promise<Response> {
+  const { usage, reporter, inFlight } = parts;
+  inFlight.begin();
+  let verdict: Promise<unknown> = Promise.resolve();
+  const report = (reading: BodyReading) => {
+    const status = response.status;
+    const outcome: UpstreamOutcome = { status, headers: response.headers };
+    const tokens = usage.fromBody(reading, status);
+    if (tokens !== undefined) outcome.tokens = tokens;
+    const body = reading.json ?? reading.streamError;
+    if (body !== undefined) outcome.body = body;
+    // The app handed over the primary's own fetch response: it was asked.
+    verdict = Promise.resolve(reporter.apply(route, outcome, true)).finally(inFlight.doneFn);
+  };
+  if (response.ok) return observeBody(response, tap, report);
+  // An error answer is small and its verdict must not wait for the app: read a copy now.
+  await observeBody(response.clone(), tap, report)
+    .arrayBuffer()
+    .catch(() => undefined);
+  await verdict;
+  return response;
 }

@@ -22,10 +22,10 @@ export type {
   UpstreamErrorClassifier,
   UpstreamOutcome,
 } from './outcome.js';
-export type { UpstreamErrorCounts } from './outcomes.js';
 export type { ProblemCounts } from './problems.js';
 export type { QuotaRoute, RouteReason } from './quota-route.js';
 export type { Rejection, RejectionBody } from './reject.js';
+export type { UpstreamErrorCounts } from './report.js';
 export type { StatusHandlerOptions } from './status-access.js';
 
 /** What the middleware carries besides being one: the same in every adapter. */

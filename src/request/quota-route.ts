@@ -1,5 +1,6 @@
 import type { Decision, DecisionReason, QuotaState } from '../core/decision.js';
 import type { GuardTarget } from '../stores/store.js';
+import type { BodyTap } from '../usage/body-tap.js';
 import type { UpstreamErrorClass } from '../usage/classify.js';
 import type { UpstreamOutcome } from './outcome.js';
 
@@ -92,12 +93,26 @@ export class RequestQuota implements QuotaRoute {
   retryInMs?: number;
   key?: string;
   upstreamError?: UpstreamErrorClass;
+  // What follows is the request layer's own state for this request, kept in this one object
+  // (no closures, nothing added to the framework's request or response). Not public API.
   /** The upstream's decision; undefined when the store failed. */
   readonly decision: Decision | undefined;
   readonly target: GuardTarget;
-  readonly budgets: BudgetDecision[] = [];
+  /** Route budgets that allowed the request (made when the first one does). */
+  budgets: BudgetDecision[] | undefined;
   /** Set by the first explicit report: the response hook then stays out. */
   reported = false;
+  /** The framework's request context, for the app's `usage` function at the end. */
+  readonly ctx: unknown;
+  /** Another guard's decision on the same request (Express keeps them as a chain). */
+  previous: RequestQuota | undefined;
+  /** The body tap, when usage is read from bodies. */
+  tap: BodyTap | undefined;
+  /** The response's connection closed / the app finished / the hook ran / the abandoned wait. */
+  closed = false;
+  appDone = false;
+  fired = false;
+  timer: ReturnType<typeof setTimeout> | undefined;
   private readonly callbacks: RouteCallbacks;
 
   constructor(
@@ -106,11 +121,13 @@ export class RequestQuota implements QuotaRoute {
     decision: Decision | undefined,
     fallback: RouteFields,
     callbacks: RouteCallbacks,
+    ctx: unknown,
   ) {
     this.upstream = upstream;
     this.target = target;
     this.decision = decision;
     this.callbacks = callbacks;
+    this.ctx = ctx;
     if (target.key !== undefined) this.key = target.key;
     const source: RouteFields = decision ?? fallback;
     this.route = source.route;

@@ -1,40 +1,59 @@
 import type { ServerResponse } from 'node:http';
+import type { RequestQuota } from './quota-route.js';
 
 /**
- * Calls `done` once the response is over for both sides: the connection closed (sent, or the
- * client went away) and the app finished its handler (or at least ended the response). A client
- * that leaves early must not cut off usage the app reports after that, so a close alone waits
- * for the app, within a bound. Returns the function to call when the app has finished;
- * `whenAbandoned` (optional) is told when the client left first, so an adapter that cannot
- * otherwise see the app finish can start watching for it then, and not on every request.
+ * Tells when a response is over for both sides: the connection closed (sent, or the client went
+ * away) and the app finished its handler (or at least ended the response). A client that leaves
+ * early must not cut off usage the app reports after that, so a close alone waits for the app,
+ * within `waitMs` (`abandonedTimeout`); `over(route, res, true)` says it passed with the app
+ * still busy.
+ *
+ * One listener function serves every response of a guard: the request's state lives on its
+ * decision (`RequestQuota`), which `locate` finds from the response. No closure per request.
  */
-export function watchResponse(
-  res: ServerResponse,
-  waitMs: number,
-  done: (abandoned: boolean) => void,
-  whenAbandoned?: (appFinished: () => void) => void,
-): () => void {
-  let closed = false;
-  let appFinished = false;
-  let fired = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const fire = (abandoned: boolean) => {
-    if (fired) return;
-    fired = true;
-    if (timer) clearTimeout(timer);
-    done(abandoned);
-  };
-  const finished = () => {
-    appFinished = true;
-    if (closed) fire(false);
-  };
-  res.once('close', () => {
-    closed = true;
-    if (appFinished || res.writableEnded) return fire(false);
-    // The app never finishing is no success: whatever status it sent, its answer is not whole.
-    timer = setTimeout(fire, waitMs, true);
-    timer.unref?.();
-    whenAbandoned?.(finished);
-  });
-  return finished;
+export class ResponseWatcher {
+  private readonly onClose: (this: ServerResponse) => void;
+
+  constructor(
+    private readonly waitMs: number,
+    private readonly over: (route: RequestQuota, res: ServerResponse, abandoned: boolean) => void,
+    locate: (res: ServerResponse) => RequestQuota | undefined,
+    /** Told when the client left first, so an adapter can start watching for the app's end then. */
+    private readonly whenAbandoned?: (route: RequestQuota, res: ServerResponse) => void,
+  ) {
+    const watcher = this;
+    this.onClose = function onResponseClose(this: ServerResponse) {
+      const route = locate(this);
+      if (route !== undefined) watcher.closed(route, this);
+    };
+  }
+
+  watch(res: ServerResponse): void {
+    res.on('close', this.onClose);
+  }
+
+  /** The app is done with the request (its handler settled, or it ended the response). */
+  appFinished(route: RequestQuota, res: ServerResponse): void {
+    route.appDone = true;
+    if (route.closed) this.fire(route, res, false);
+  }
+
+  private closed(route: RequestQuota, res: ServerResponse): void {
+    route.closed = true;
+    if (route.appDone || res.writableEnded) {
+      this.fire(route, res, false);
+      return;
+    }
+    // The rare path (the client left first): a timer and a closure are fine here.
+    route.timer = setTimeout(() => this.fire(route, res, true), this.waitMs);
+    route.timer.unref?.();
+    this.whenAbandoned?.(route, res);
+  }
+
+  private fire(route: RequestQuota, res: ServerResponse, abandoned: boolean): void {
+    if (route.fired) return;
+    route.fired = true;
+    if (route.timer) clearTimeout(route.timer);
+    this.over(route, res, abandoned);
+  }
 }

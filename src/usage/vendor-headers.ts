@@ -16,34 +16,47 @@ export interface VendorWindowReading {
   at: number;
 }
 
-const VENDOR_WINDOWS: Record<string, number> = { '5h': 5 * 3_600_000, '7d': 7 * 86_400_000 };
+/** Anthropic's unified windows: label, length, and the header names read for each. */
+const VENDOR_WINDOWS = [
+  ['5h', 5 * 3_600_000],
+  ['7d', 7 * 86_400_000],
+].map(([label, windowMs]) => ({
+  windowMs: windowMs as number,
+  utilization: `anthropic-ratelimit-unified-${label}-utilization`,
+  status: `anthropic-ratelimit-unified-${label}-status`,
+  reset: `anthropic-ratelimit-unified-${label}-reset`,
+}));
+
+/** What responses without vendor readings (most of them) get: no Map per response. */
+const NO_READINGS: ReadonlyMap<number, VendorWindowReading> = new Map();
 
 /**
  * Reads the utilization headers of a response, keyed by the vendor window's length in ms:
  * Anthropic's `anthropic-ratelimit-unified-5h-*` and `-7d-*` (utilization 0–1, status, reset in
  * epoch seconds), and OpenAI's `x-ratelimit-limit-tokens` / `-remaining-tokens` /
- * `-reset-tokens` (a per-minute window).
+ * `-reset-tokens` (a per-minute window). Three header look-ups when there are none.
  */
 export function readVendorWindows(
   headers: HeadersLike | undefined,
   now: number,
-): Map<number, VendorWindowReading> {
-  const readings = new Map<number, VendorWindowReading>();
-  for (const [label, windowMs] of Object.entries(VENDOR_WINDOWS)) {
+): ReadonlyMap<number, VendorWindowReading> {
+  let readings: Map<number, VendorWindowReading> | undefined;
+  for (const names of VENDOR_WINDOWS) {
     // Every response passes here: one look-up decides whether there is anything to read.
-    const raw = headerValue(headers, `anthropic-ratelimit-unified-${label}-utilization`);
+    const raw = headerValue(headers, names.utilization);
     if (raw === undefined) continue;
     const utilization = Number(raw);
     if (!Number.isFinite(utilization)) continue;
     const reading: VendorWindowReading = { utilization, at: now };
-    const status = headerValue(headers, `anthropic-ratelimit-unified-${label}-status`);
+    const status = headerValue(headers, names.status);
     if (status !== undefined) reading.status = status;
-    const reset = Number(headerValue(headers, `anthropic-ratelimit-unified-${label}-reset`));
+    const reset = Number(headerValue(headers, names.reset));
     if (Number.isFinite(reset) && reset > 0) reading.resetAt = reset * 1_000;
-    readings.set(windowMs, reading);
+    readings ??= new Map();
+    readings.set(names.windowMs, reading);
   }
   const limitRaw = headerValue(headers, 'x-ratelimit-limit-tokens');
-  if (limitRaw === undefined) return readings;
+  if (limitRaw === undefined) return readings ?? NO_READINGS;
   const limit = Number(limitRaw);
   const remaining = Number(headerValue(headers, 'x-ratelimit-remaining-tokens'));
   if (Number.isFinite(limit) && limit > 0 && Number.isFinite(remaining)) {
@@ -56,9 +69,10 @@ export function readVendorWindows(
     const reset = headerValue(headers, 'x-ratelimit-reset-tokens');
     const resetIn = reset === undefined ? undefined : parseGoDuration(reset);
     if (resetIn !== undefined) reading.resetAt = now + resetIn;
+    readings ??= new Map();
     readings.set(60_000, reading);
   }
-  return readings;
+  return readings ?? NO_READINGS;
 }
 
 /**
