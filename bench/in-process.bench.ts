@@ -8,7 +8,7 @@
  * same round, and the ratio against express-rate-limit's too; the median and range over rounds
  * are reported.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
@@ -22,7 +22,7 @@ import { silentLogger } from '../dist/index.js';
 import { quotaGuard as koaGuard } from '../dist/koa.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
 
 const windows = [
   { window: '5h' as const, budget: 1e15 },
@@ -96,102 +96,86 @@ function oneRequest(handler: Handler, socket: Socket): Promise<void> {
   });
 }
 
-async function cpuPerRequest(handler: Handler, socket: Socket): Promise<number> {
-  // Each configuration starts from a collected heap: garbage of the one before is not its cost.
+/** CPU µs per request over `count` requests, from a collected heap. */
+async function cpuPerRequest(handler: Handler, socket: Socket, count: number): Promise<number> {
+  // Each measurement starts from a collected heap: garbage of the one before is not its cost.
   (globalThis as { gc?: () => void }).gc?.();
   const before = process.cpuUsage();
-  for (let i = 0; i < REQUESTS; i++) await oneRequest(handler, socket);
+  for (let i = 0; i < count; i++) await oneRequest(handler, socket);
   const used = process.cpuUsage(before);
-  return (used.user + used.system) / REQUESTS;
+  return (used.user + used.system) / count;
 }
 
-const CONFIGS = [
-  'express',
-  'express+guard',
-  'express+guard(anthropic)',
-  'express+express-rate-limit',
-  'koa',
-  'koa+guard',
+/**
+ * Configurations compared side by side, each group in a process of its own: a guard reading
+ * bodies patches Express's response prototype, and two guard variants in one process share (and
+ * make polymorphic) the same code, so they do not meet.
+ */
+const GROUPS = [
+  ['express', 'express+guard', 'express+express-rate-limit'],
+  ['express', 'express+guard(anthropic)', 'express+express-rate-limit'],
+  ['koa', 'koa+guard'],
 ];
 
-if (process.argv[2] === 'child') {
-  // One configuration per process: no JIT state, patched prototype or garbage shared with another.
-  const kind = process.argv[3]!;
-  const handler = kind.startsWith('koa') ? koaApp(kind) : expressApp(kind);
+type Rounds = Record<string, number[]>;
+
+/** Every configuration of the group in every round, taking turns in a rotating order. */
+async function measureGroup(group: string[]): Promise<Rounds> {
+  const make = (k: string) => (k.startsWith('koa') ? koaApp(k) : expressApp(k));
+  const handlers = new Map(group.map((c) => [c, make(c)]));
   const socket = sinkSocket();
-  await cpuPerRequest(handler, socket); // warm-up
-  process.on('message', async () => {
-    process.send?.(await cpuPerRequest(handler, socket));
-  });
-  process.send?.('ready');
+  for (const c of group) await cpuPerRequest(handlers.get(c)!, socket, REQUESTS); // warm-up
+  const rounds: Rounds = Object.fromEntries(group.map((c) => [c, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < group.length; i++) {
+      const c = group[(i + round) % group.length]!;
+      rounds[c]!.push(await cpuPerRequest(handlers.get(c)!, socket, REQUESTS));
+    }
+  }
+  return rounds;
+}
+
+if (process.argv[2] === 'child') {
+  process.send?.(await measureGroup(process.argv.slice(3)));
 } else {
   await parent();
 }
 
 async function parent(): Promise<void> {
-  // BENCH_ONLY=express,express+guard measures a subset (the bare servers must be among them).
-  const only = process.env.BENCH_ONLY?.split(',');
-  const configs = only ? CONFIGS.filter((c) => only.includes(c)) : CONFIGS;
-  const children = new Map<string, ChildProcess>();
-  for (const c of configs) {
-    const child = fork(fileURLToPath(import.meta.url), ['child', c], {
-      execArgv: ['--expose-gc', '--import', 'tsx'],
-    });
-    await once(child, 'message');
-    children.set(c, child);
-  }
-  const measure = async (c: string) => {
-    const child = children.get(c)!;
-    child.send('measure');
-    const [us] = (await once(child, 'message')) as [number];
-    return us;
-  };
-  const absolute = new Map<string, number[]>(configs.map((c) => [c, []]));
-  const added = new Map<string, number[]>(configs.map((c) => [c, []]));
-  const versusLimiter = new Map<string, number[]>(
-    configs.includes('express+express-rate-limit')
-      ? configs.filter((c) => c.startsWith('express+guard')).map((c): [string, number[]] => [c, []])
-      : [],
-  );
-  try {
-    for (let round = 0; round < ROUNDS; round++) {
-      const us = new Map<string, number>();
-      // A different order each round, so no configuration always follows the same one.
-      for (let i = 0; i < configs.length; i++) {
-        const c = configs[(i + round) % configs.length]!;
-        us.set(c, await measure(c));
-      }
-      for (const c of configs) {
-        absolute.get(c)!.push(us.get(c)!);
-        added.get(c)!.push(us.get(c)! - us.get(c.split('+')[0]!)!);
-      }
-      if (versusLimiter.size > 0) {
-        const limiter = us.get('express+express-rate-limit')! - us.get('express')!;
-        for (const [c, list] of versusLimiter) list.push((us.get(c)! - us.get('express')!) / limiter);
-      }
-    }
-  } finally {
-    for (const child of children.values()) child.kill();
-  }
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
   const range = (v: number[], digits: number) =>
     `${Math.min(...v).toFixed(digits)} – ${Math.max(...v).toFixed(digits)}`;
-  console.table(
-    configs.map((c) => ({
-      configuration: c,
-      'CPU µs/req (median)': median(absolute.get(c)!).toFixed(1),
-      range: range(absolute.get(c)!, 1),
-      'added µs/req (median)': c.includes('+') ? median(added.get(c)!).toFixed(1) : '',
-      'added range': c.includes('+') ? range(added.get(c)!, 1) : '',
-      'vs express-rate-limit (median, range)': versusLimiter.has(c)
-        ? `${median(versusLimiter.get(c)!).toFixed(2)}x (${range(versusLimiter.get(c)!, 2)})`
-        : '',
-      'vs bare (throughput)': c.includes('+')
-        ? `${(median(absolute.get(c.split('+')[0]!)!) / median(absolute.get(c)!)).toFixed(3)}`
-        : '',
-    })),
-  );
+  const rows: Array<Record<string, string>> = [];
+  for (const group of GROUPS) {
+    const child = fork(fileURLToPath(import.meta.url), ['child', ...group], {
+      execArgv: ['--expose-gc', '--import', 'tsx'],
+    });
+    const [rounds] = (await once(child, 'message')) as [Rounds];
+    child.kill();
+    const bare = rounds[group[0]!]!;
+    const limiter = rounds['express+express-rate-limit'];
+    for (const c of group.slice(1)) {
+      const us = rounds[c]!;
+      const added = us.map((u, i) => u - bare[i]!);
+      const share = us.map((u, i) => bare[i]! / u);
+      const vsLimiter =
+        limiter && c !== 'express+express-rate-limit'
+          ? added.map((a, i) => a / (limiter[i]! - bare[i]!))
+          : undefined;
+      rows.push({
+        configuration: c,
+        'bare µs/req': median(bare).toFixed(1),
+        'added µs/req (median)': median(added).toFixed(1),
+        'added range': range(added, 1),
+        'throughput vs bare': `${median(share).toFixed(3)} (${range(share, 3)})`,
+        'added vs express-rate-limit': vsLimiter
+          ? `${median(vsLimiter).toFixed(2)}x (${range(vsLimiter, 2)})`
+          : '',
+      });
+    }
+  }
+  console.table(rows);
   console.log(
-    `${ROUNDS} interleaved rounds of ${REQUESTS} requests per configuration, one process each, in process (no sockets)`,
+    `${ROUNDS} rounds of ${REQUESTS} requests per configuration, side by side in one process per group (rotating order, heap collected before each); ratios per round; no sockets`,
   );
 }
