@@ -2,7 +2,7 @@ import type { Transform } from 'node:stream';
 import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { usageFromJson } from './json-usage.js';
-import { SseUsage, utf8Of } from './sse-usage.js';
+import { SseUsage } from './sse-usage.js';
 import type { TokenUsage, VendorChoice } from './token-usage.js';
 
 /** What a tapped body held, once it ended. */
@@ -44,7 +44,8 @@ export class BodyTap {
   private kind: 'sse' | 'json' | undefined;
   private parser: EventSourceParser | undefined;
   private readonly sse: SseUsage;
-  private jsonParts: string[] = [];
+  /** A JSON body's chunks: strings as the app wrote them, or bytes. */
+  private jsonParts: Array<string | Buffer> = [];
   /** Decoded body bytes seen so far. */
   private bytes = 0;
   private tooLarge = false;
@@ -54,7 +55,8 @@ export class BodyTap {
   /** Inflating stopped on purpose: the tap gave up on the body, or it inflated past its bound. */
   private decompressStopped = false;
   private inflatedTooMuch = false;
-  private ended: Promise<void> | undefined;
+  private ended = false;
+  private flushing: Promise<void> | undefined;
 
   constructor(options: BodyTapOptions) {
     this.options = options;
@@ -117,17 +119,20 @@ export class BodyTap {
     return this.bytes;
   }
 
-  /** The body is over (or cut off): read what was seen. */
-  async end(): Promise<BodyReading> {
-    this.ended ??= this.flush();
-    await this.ended;
-    return this.reading();
+  /**
+   * The body is over (or cut off): read what was seen. A plain value, at once, unless a
+   * decompressor still has bytes to hand over.
+   */
+  end(): BodyReading | Promise<BodyReading> {
+    this.ended = true;
+    const decompressor = this.decompressor;
+    if (!decompressor || this.decompressFailed || this.decompressStopped) return this.reading();
+    this.flushing ??= this.flush(decompressor);
+    return this.flushing.then(() => this.reading());
   }
 
-  /** Waits for the decompressor (if any) to hand over its last bytes. */
-  private flush(): Promise<void> {
-    const decompressor = this.decompressor;
-    if (!decompressor || this.decompressFailed || this.decompressStopped) return Promise.resolve();
+  /** Waits for the decompressor to hand over its last bytes. */
+  private flush(decompressor: Transform): Promise<void> {
     return new Promise<void>((resolve) => {
       decompressor.once('end', resolve);
       // Stopped while flushing (the last bytes went past the bound): no 'end' comes then.
@@ -143,26 +148,32 @@ export class BodyTap {
    * ASCII; the few payloads that are parsed are turned back into UTF-8 first (`utf8Of`).
    */
   private consume(chunk: Buffer | Uint8Array | string): void {
-    const bytes =
-      typeof chunk === 'string'
-        ? Buffer.from(chunk)
-        : Buffer.isBuffer(chunk)
-          ? chunk
-          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (typeof chunk === 'string') {
+      // What `res.json()` writes: a JSON body stays a string, parsed as it is at the end.
+      this.bytes += Buffer.byteLength(chunk);
+      if (chunk.length === 0 || !this.detect(chunk)) return;
+      if (this.kind === 'json') this.feedJson(chunk);
+      else this.feedSse(Buffer.from(chunk).toString('latin1'));
+      return;
+    }
+    const bytes = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.bytes += bytes.length;
-    if (bytes.length > 0) this.consumeText(bytes.toString('latin1'));
+    if (bytes.length > 0 && (this.kind !== undefined || this.detect(firstNonBlank(bytes)))) {
+      if (this.kind === 'json') this.feedJson(bytes);
+      else this.feedSse(bytes.toString('latin1'));
+    }
     if (this.decompressor && this.givenUp) this.stopInflating();
   }
 
-  private consumeText(text: string): void {
-    if (this.kind === undefined) {
-      // No telling content type: the first characters tell.
-      const start = text.trimStart();
-      if (start === '') return;
-      this.kind = start.startsWith('{') || start.startsWith('[') ? 'json' : 'sse';
-    }
-    if (this.kind === 'sse') this.feedSse(text);
-    else this.feedJson(text);
+  /** Settles the body's kind from its first characters when its content type did not; false while unknown. */
+  private detect(start: string): boolean {
+    if (this.kind !== undefined) return true;
+    const text = start.trimStart();
+    if (text === '') return false;
+    this.kind = text.startsWith('{') || text.startsWith('[') ? 'json' : 'sse';
+    return true;
   }
 
   private feedSse(text: string): void {
@@ -181,14 +192,21 @@ export class BodyTap {
     }
   }
 
-  private feedJson(text: string): void {
+  private feedJson(part: string | Buffer): void {
     if (this.tooLarge) return;
     if (this.bytes > this.options.maxJsonBytes) {
       this.tooLarge = true;
       this.jsonParts = [];
       return;
     }
-    this.jsonParts.push(text);
+    this.jsonParts.push(part);
+  }
+
+  /** The JSON body's text: joined strings as they are, bytes decoded as UTF-8 once, whole. */
+  private jsonText(): string {
+    const parts = this.jsonParts;
+    if (parts.every((p) => typeof p === 'string')) return parts.join('');
+    return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))).toString('utf8');
   }
 
   private reading(): BodyReading {
@@ -207,7 +225,7 @@ export class BodyTap {
     if (this.tooLarge || this.inflatedTooMuch) return { ...base, problem: 'too_large' };
     let json: unknown;
     try {
-      json = JSON.parse(utf8Of(this.jsonParts.join('')));
+      json = JSON.parse(this.jsonText());
     } catch {
       return { ...base, problem: 'malformed' };
     }
@@ -220,4 +238,13 @@ export class BodyTap {
       problem: usage ? undefined : 'no_usage',
     };
   }
+}
+
+/** The first character of a chunk that is not blank, or '' (no string made of the chunk). */
+function firstNonBlank(bytes: Buffer): string {
+  for (const byte of bytes) {
+    // space, tab, LF, CR
+    if (byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d) return String.fromCharCode(byte);
+  }
+  return '';
 }

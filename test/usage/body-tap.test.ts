@@ -5,6 +5,7 @@ import { BodyTap } from '../../src/usage/body-tap.js';
 import { defaultWeigh } from '../../src/usage/token-usage.js';
 import {
   allFixtures,
+  anthropicJson,
   anthropicStream,
   type ResponseFixture,
   splitAt,
@@ -52,6 +53,25 @@ describe('BodyTap', () => {
       expect(defaultWeigh(reading.usage!)).toBe(fixture.tokens);
     },
   );
+
+  it('reads a JSON body written as strings and bytes mixed, a character split between chunks', () => {
+    const body = JSON.stringify({
+      type: 'message',
+      content: [{ type: 'text', text: 'Héllo wörld ✓ 🙂' }],
+      usage: { input_tokens: 7, output_tokens: 5 },
+    });
+    const bytes = Buffer.from(body);
+    const split = bytes.indexOf(Buffer.from('✓')) + 1; // inside the three bytes of ✓
+    const tap = tapOf(anthropicJson, { contentType: undefined });
+    tap.write(`  ${body.slice(0, 10)}`);
+    tap.write(bytes.subarray(Buffer.byteLength(body.slice(0, 10)), split));
+    tap.write(bytes.subarray(split));
+    // No decompression: the reading is there at once, no promise.
+    const reading = tap.end();
+    if (reading instanceof Promise) throw new Error('a plain body needs no promise');
+    expect(reading.json).toEqual(JSON.parse(body));
+    expect(defaultWeigh(reading.usage!)).toBe(12);
+  });
 
   it('reads exactly the usage of every stream, however it is split, compressed or line-ended', async () => {
     await fc.assert(
