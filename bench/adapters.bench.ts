@@ -1,14 +1,23 @@
 /**
- * npm run bench:adapters — hello-world throughput of Express and Koa, bare, with quota-guard, and
- * (Express) with express-rate-limit's memory store, measured with autocannon. Configurations
- * take turns over several rounds so a noisy neighbour hurts them alike; the median round counts.
+ * npm run bench:adapters — throughput of Express and Koa over HTTP (autocannon, loopback), bare,
+ * with quota-guard (a usage function, or `usage: 'anthropic'` reading the JSON body), and
+ * (Express) with express-rate-limit's memory store. Configurations take turns in every round;
+ * each guarded server is compared with its bare server of the same round (req/s ratio, and the
+ * server CPU it adds per request), and the median and range over rounds are reported.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import autocannon from 'autocannon';
 
-const CONFIGS = ['express', 'express+quota-guard', 'express+express-rate-limit', 'koa', 'koa+quota-guard'];
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONFIGS = [
+  'express',
+  'express+quota-guard',
+  'express+quota-guard(anthropic)',
+  'express+express-rate-limit',
+  'koa',
+  'koa+quota-guard',
+];
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 
 async function startServer(kind: string): Promise<{ child: ChildProcess; port: number }> {
@@ -53,18 +62,36 @@ try {
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const rps = new Map(CONFIGS.map((c) => [c, median(samples.get(c)!.map((x) => x.rps))]));
-const cpu = new Map(CONFIGS.map((c) => [c, median(samples.get(c)!.map((x) => x.cpuPerRequestUs))]));
+const range = (values: number[], digits: number) =>
+  `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
 const bare = (kind: string) => kind.split('+')[0]!;
+const perRound = (kind: string, f: (s: Sample, b: Sample, i: number) => number) =>
+  samples.get(kind)!.map((s, i) => f(s, samples.get(bare(kind))![i]!, i));
+const limiter = samples.get('express+express-rate-limit')!;
 console.table(
-  CONFIGS.map((kind) => ({
-    configuration: kind,
-    'req/s (median)': Math.round(rps.get(kind)!),
-    'req/s vs bare': `${((rps.get(kind)! / rps.get(bare(kind))!) * 100).toFixed(1)}%`,
-    'server CPU µs/req': cpu.get(kind)!.toFixed(1),
-    'added µs/req': (cpu.get(kind)! - cpu.get(bare(kind))!).toFixed(1),
-  })),
+  CONFIGS.map((kind) => {
+    const row: Record<string, string> = {
+      configuration: kind,
+      'req/s (median)': String(Math.round(median(samples.get(kind)!.map((x) => x.rps)))),
+      'server CPU µs/req': median(samples.get(kind)!.map((x) => x.cpuPerRequestUs)).toFixed(1),
+    };
+    if (kind.includes('+')) {
+      const ratio = perRound(kind, (s, b) => s.rps / b.rps);
+      const added = perRound(kind, (s, b) => s.cpuPerRequestUs - b.cpuPerRequestUs);
+      row['req/s vs bare, per round'] = `${median(ratio).toFixed(3)} (${range(ratio, 3)})`;
+      row['added CPU µs/req'] = `${median(added).toFixed(1)} (${range(added, 1)})`;
+      if (kind.startsWith('express+quota-guard')) {
+        const vs = perRound(
+          kind,
+          (s, b, i) =>
+            (s.cpuPerRequestUs - b.cpuPerRequestUs) / (limiter[i]!.cpuPerRequestUs - b.cpuPerRequestUs),
+        );
+        row['added vs express-rate-limit'] = `${median(vs).toFixed(2)}x (${range(vs, 2)})`;
+      }
+    }
+    return row;
+  }),
 );
 console.log(
-  `${ROUNDS} rounds of ${SECONDS} s, 10 connections; goal: quota-guard >= 95% of bare and cheaper than express-rate-limit`,
+  `${ROUNDS} interleaved rounds of ${SECONDS} s, 10 connections; ratios per round (median, range); goals: >= 0.95 of bare, CPU added <= express-rate-limit's`,
 );

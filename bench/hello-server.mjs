@@ -20,14 +20,25 @@ const guardOptions = {
   logger: silentLogger,
 };
 
+const answer = {
+  id: 'msg_1',
+  type: 'message',
+  role: 'assistant',
+  content: [{ type: 'text', text: 'hello' }],
+  usage: { input_tokens: 12, output_tokens: 3 },
+};
+
 function expressApp(kind) {
   const app = express();
   if (kind === 'express+quota-guard') app.use(expressGuard({ ...guardOptions, usage: () => 1 }));
+  if (kind === 'express+quota-guard(anthropic)')
+    app.use(expressGuard({ ...guardOptions, usage: 'anthropic' }));
   if (kind === 'express+express-rate-limit') {
     app.use(rateLimit({ windowMs: 5 * 3_600_000, limit: 1e9, standardHeaders: false, legacyHeaders: false }));
   }
   app.get('/', (_req, res) => {
-    res.send('hello');
+    // An LLM-shaped answer: what the anthropic configuration reads its usage from.
+    res.json(answer);
   });
   return createServer(app);
 }
@@ -36,7 +47,7 @@ function koaApp(kind) {
   const app = new Koa();
   if (kind === 'koa+quota-guard') app.use(koaGuard({ ...guardOptions, usage: () => 1 }));
   app.use((ctx) => {
-    ctx.body = 'hello';
+    ctx.body = answer;
   });
   return createServer(app.callback());
 }
