@@ -175,6 +175,11 @@ export class RequestQuota implements QuotaRoute {
     if (decision.retryInMs !== undefined) this.retryInMs = decision.retryInMs;
   }
 
+  /** What `console.log(req.quotaRoute)` shows: the decision, not the request it holds. */
+  [Symbol.for('nodejs.util.inspect.custom')](): ReturnType<RequestQuota['toJSON']> {
+    return this.toJSON();
+  }
+
   /** Only what users read; the engine's bookkeeping stays out of logs and JSON. */
   toJSON(): Omit<QuotaRoute, 'report' | 'recordUsage' | 'capError' | 'success' | 'observe'> {
     const { upstream, route, probe, reason, state, window, budget, retryAt, retryInMs, key, upstreamError } =

@@ -9,6 +9,7 @@
  *   x-fallback-status  the fallback's status, for requests routed there (default 200)
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
+import { inspect } from 'node:util';
 import Router from '@koa/router';
 import express from 'express';
 import Koa from 'koa';
@@ -215,6 +216,7 @@ export const expressHarness: Harness = {
       );
       res.status(req.quotaRoute?.route === 'primary' ? answer.status : answer.fallbackStatus).json({
         route: describeRoute(req.quotaRoute),
+        inspected: inspect(req.quotaRoute),
         routes,
         ...(answer.error ? { error: { type: 'rate_limit_error', message: answer.error } } : {}),
       });
@@ -279,6 +281,7 @@ export const koaHarness: Harness = {
       ctx.status = ctx.state.quotaRoute?.route === 'primary' ? answer.status : answer.fallbackStatus;
       ctx.body = {
         route: describeRoute(ctx.state.quotaRoute),
+        inspected: inspect(ctx.state.quotaRoute),
         routes,
         ...(answer.error ? { error: { type: 'rate_limit_error', message: answer.error } } : {}),
       };

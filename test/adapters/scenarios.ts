@@ -506,6 +506,15 @@ export function describeAdapterScenarios(harness: Harness): void {
       expect((await guard.info()).problems.handler).toBe(1);
     });
 
+    it('shows the decision, not the request behind it, when logged', async () => {
+      const { send } = setup();
+      const { inspected } = (await send('/chat')).body as { inspected: string };
+      expect(inspected).toContain("route: 'primary'");
+      expect(inspected).toContain("reason: 'within_quota'");
+      expect(inspected).not.toMatch(/ctx|locals|IncomingMessage|ServerResponse/);
+      expect(inspected.length).toBeLessThan(400);
+    });
+
     it('answers its status as JSON', async () => {
       const { app, send } = setup();
       await send('/chat', { 'x-tokens': '10' });
