@@ -1,52 +1,26 @@
-import type { WindowInfo } from '../core/base-guard.js';
 import type { Clock } from '../core/clock.js';
 import { resolveUpstreamOptions } from '../core/options.js';
-import type { UpstreamInfo } from '../core/upstream-guard.js';
-import type { Awaitable, GuardTarget, QuotaStore, StoreStats } from '../stores/store.js';
+import type { Awaitable, QuotaStore } from '../stores/store.js';
 import type { BodyTap } from '../usage/body-tap.js';
-import type { UpstreamErrorClass } from '../usage/classify.js';
-import type { VendorWindowReading } from '../usage/vendor-headers.js';
 import { isPromiseLike } from './awaitable.js';
 import { Baselines } from './baselines.js';
 import { defineRouteBudget, type RouteBudget } from './budgets.js';
 import { Decider } from './decide.js';
 import { type FinishedResponse, Finisher } from './finish.js';
+import { GuardStatus, type MiddlewareInfo } from './guard-status.js';
 import { InFlight } from './in-flight.js';
 import { observeResponse } from './observe.js';
 import type { ResolvedMiddlewareOptions, RouteBudgetOptions } from './options.js';
-import type { UpstreamOutcome } from './outcome.js';
-import { type ProblemCounts, ProblemLog } from './problems.js';
+import { ProblemLog } from './problems.js';
 import type { RequestQuota, RouteCallbacks } from './quota-route.js';
 import { type Rejection, rejection } from './reject.js';
-import { OutcomeReporter, type UpstreamErrorCounts } from './report.js';
+import { OutcomeReporter } from './report.js';
 import type { StatusAnswer } from './status-access.js';
 import { StoreCalls } from './store-calls.js';
 import { openTap } from './taps.js';
-import { boundKey } from './tenant-key.js';
 import { UsageChecks } from './usage-checks.js';
 
-/** `guard.info()` and the status handler's JSON. */
-export interface MiddlewareInfo {
-  upstream: string;
-  /** True once startup baselines are loaded (or given up on). */
-  ready: boolean;
-  /** The upstream's windows (the tenant's, when asked with a key). */
-  guard: UpstreamInfo;
-  /** Route budgets, each with its window. */
-  budgets: Array<{ name: string; window: WindowInfo }>;
-  /** Problems survived, by kind. */
-  problems: ProblemCounts;
-  /** Requests decided whose response has not finished yet. */
-  inFlight: number;
-  /** The store's own size, where it tells it (tenant guards kept and evicted). */
-  store?: StoreStats;
-  /** Error answers of the primary by kind: caps (the guard held back) and transient ones (it did not). */
-  upstreamErrors: UpstreamErrorCounts;
-  /** What the vendor last reported about its windows (utilization headers), by window. */
-  vendor?: Record<string, VendorWindowReading>;
-}
-
-export type { FinishedResponse };
+export type { FinishedResponse, MiddlewareInfo };
 
 /**
  * One guard's request layer, wired once at construction: what adapters call for each request
@@ -71,6 +45,7 @@ export class QuotaEngine<Ctx> {
   private readonly usage: UsageChecks<Ctx>;
   private readonly reporter: OutcomeReporter<Ctx>;
   private readonly inFlight = new InFlight();
+  private readonly status: GuardStatus;
 
   constructor(options: ResolvedMiddlewareOptions<Ctx>) {
     this.options = options;
@@ -116,6 +91,16 @@ export class QuotaEngine<Ctx> {
       this.reporter.releaseProbes(route),
     );
     this.finisher = new Finisher(this.usage, this.reporter, this.inFlight, options.logger, this.upstream);
+    this.status = new GuardStatus({
+      upstream: this.upstream,
+      store: this.store,
+      budgets: this.budgets,
+      problems: this.problems,
+      reporter: this.reporter,
+      inFlight: this.inFlight,
+      maxKeyLength: options.maxKeyLength,
+      ready: () => this.pending === 0,
+    });
     for (const warning of options.warnings) options.logger.warn(warning);
     // A synchronous store throws here, at construction, for a clash or bad options.
     const defined = this.store.define(options.upstream, options.guard);
@@ -171,53 +156,27 @@ export class QuotaEngine<Ctx> {
       standardHeaders: this.options.standardHeaders,
       probeIntervalMs: this.options.probeIntervalMs,
       wallNow: this.wallClock.now(),
-      info: () => this.infoParts(route.key, route.budget),
+      info: () => this.status.windows(route.key, route.budget),
     });
+  }
+
+  /** The guard's numbers; with `key`, a tenant's. A look-up never creates or evicts a tenant. */
+  info(key?: string): Promise<MiddlewareInfo> {
+    return this.status.info(key);
+  }
+
+  /** The status handler's answer; see `GuardStatus.answer`. */
+  statusAnswer(
+    access: (authorization: unknown, key: unknown) => StatusAnswer | undefined,
+    authorization: unknown,
+    key: unknown,
+  ): Promise<StatusAnswer> {
+    return this.status.answer(access, authorization, key);
   }
 
   /** Counts a failed reject handler. */
   handlerFailed(error: unknown): void {
     this.problems.report('handler', 'the reject handler threw; answered with the default 429', error);
-  }
-
-  /** The guard's numbers; with `key`, a tenant's. A look-up never creates or evicts a tenant. */
-  async info(key?: string): Promise<MiddlewareInfo> {
-    const bounded = key === undefined ? undefined : boundKey(key, this.options.maxKeyLength);
-    const { guard, budgets } = await this.infoParts(bounded);
-    const info: MiddlewareInfo = {
-      upstream: this.upstream,
-      ready: this.pending === 0,
-      guard,
-      budgets,
-      problems: { ...this.problems.counts },
-      inFlight: this.inFlight.count,
-      upstreamErrors: { ...this.reporter.errors },
-    };
-    const vendor = this.reporter.vendor.info(bounded);
-    if (vendor) info.vendor = vendor;
-    if (this.store.stats) info.store = await this.store.stats();
-    return info;
-  }
-
-  /**
-   * The status handler's answer: the guard's JSON (a tenant's with `?key=` when allowed), or a
-   * refusal from `access`. `key` is the raw query value: anything but one string is refused.
-   */
-  async statusAnswer(
-    access: (authorization: unknown, key: unknown) => StatusAnswer | undefined,
-    authorization: unknown,
-    key: unknown,
-  ): Promise<StatusAnswer> {
-    const refused = access(authorization, key);
-    if (refused) return refused;
-    if (key !== undefined && (typeof key !== 'string' || key === '')) {
-      return {
-        status: 400,
-        headers: {},
-        body: { error: { type: 'bad_key', message: 'key must be one string' } },
-      };
-    }
-    return { status: 200, headers: {}, body: await this.info(key) };
   }
 
   /** Resolves when no decided request is waiting for its response to finish. */
@@ -231,11 +190,6 @@ export class QuotaEngine<Ctx> {
    */
   get ready(): Promise<void> {
     return this.loading;
-  }
-
-  /** An explicit report from the app (`route.report()`); always a promise. */
-  report(route: RequestQuota, outcome: UpstreamOutcome): Promise<UpstreamErrorClass> {
-    return Promise.resolve(this.reporter.apply(route, outcome, true));
   }
 
   // --- internals ---
@@ -254,20 +208,5 @@ export class QuotaEngine<Ctx> {
   private async prepare(defined: Awaitable<void>): Promise<void> {
     if (isPromiseLike(defined)) await defined.catch(this.calls.failed);
     await this.baselines?.load(undefined);
-  }
-
-  private async infoParts(key: string | undefined, onlyBudget?: string) {
-    const target: GuardTarget =
-      key === undefined ? { upstream: this.upstream } : { upstream: this.upstream, key };
-    const guard = await this.store.info(target);
-    const budgets: MiddlewareInfo['budgets'] = [];
-    for (const budget of this.budgets.values()) {
-      if (onlyBudget !== undefined && budget.name !== onlyBudget) continue;
-      const info = await this.store.info(
-        key === undefined ? budget.shared : { upstream: budget.storeName, key },
-      );
-      budgets.push({ name: budget.name, window: info.windows[0]! });
-    }
-    return { guard, budgets };
   }
 }

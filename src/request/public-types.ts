@@ -1,5 +1,5 @@
 /** The types both adapters publish, so each subpath is complete on its own. */
-import type { MiddlewareInfo } from './engine.js';
+import type { MiddlewareInfo } from './guard-status.js';
 import type { RouteBudgetOptions } from './options.js';
 import type { QuotaRoute } from './quota-route.js';
 import type { StatusHandlerOptions } from './status-access.js';
@@ -8,7 +8,7 @@ export type { ClassifyInput, UpstreamErrorClass } from '../usage/classify.js';
 export type { HeadersLike } from '../usage/headers.js';
 export type { TokenUsage, Vendor, VendorChoice, Weigh } from '../usage/token-usage.js';
 export type { VendorWindowReading } from '../usage/vendor-headers.js';
-export type { MiddlewareInfo } from './engine.js';
+export type { MiddlewareInfo } from './guard-status.js';
 export type {
   BaselineLoader,
   BaselineRequest,
