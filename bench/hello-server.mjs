@@ -10,6 +10,7 @@ import Koa from 'koa';
 import { quotaGuard as expressGuard } from '../dist/express.js';
 import { silentLogger } from '../dist/index.js';
 import { quotaGuard as koaGuard } from '../dist/koa.js';
+import { llmAnswer } from './llm-answer.mjs';
 
 const guardOptions = {
   upstream: 'bench',
@@ -18,14 +19,6 @@ const guardOptions = {
     { window: '7d', budget: 1e16 },
   ],
   logger: silentLogger,
-};
-
-const answer = {
-  id: 'msg_1',
-  type: 'message',
-  role: 'assistant',
-  content: [{ type: 'text', text: 'hello' }],
-  usage: { input_tokens: 12, output_tokens: 3 },
 };
 
 function expressApp(kind) {
@@ -38,7 +31,7 @@ function expressApp(kind) {
   }
   app.get('/', (_req, res) => {
     // An LLM-shaped answer: what the anthropic configuration reads its usage from.
-    res.json(answer);
+    res.json(llmAnswer);
   });
   return createServer(app);
 }
@@ -47,7 +40,7 @@ function koaApp(kind) {
   const app = new Koa();
   if (kind === 'koa+quota-guard') app.use(koaGuard({ ...guardOptions, usage: () => 1 }));
   app.use((ctx) => {
-    ctx.body = answer;
+    ctx.body = llmAnswer;
   });
   return createServer(app.callback());
 }

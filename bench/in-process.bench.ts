@@ -20,6 +20,7 @@ import Koa from 'koa';
 import { quotaGuard as expressGuard } from '../dist/express.js';
 import { silentLogger } from '../dist/index.js';
 import { quotaGuard as koaGuard } from '../dist/koa.js';
+import { llmAnswer } from './llm-answer.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
@@ -28,13 +29,6 @@ const windows = [
   { window: '5h' as const, budget: 1e15 },
   { window: '7d' as const, budget: 1e16 },
 ];
-const answer = {
-  id: 'msg_1',
-  type: 'message',
-  role: 'assistant',
-  content: [{ type: 'text', text: 'hello' }],
-  usage: { input_tokens: 12, output_tokens: 3 },
-};
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -47,7 +41,7 @@ function expressApp(kind: string): Handler {
   if (kind === 'express+express-rate-limit')
     app.use(rateLimit({ windowMs: 5 * 3_600_000, limit: 1e9, standardHeaders: false, legacyHeaders: false }));
   app.get('/', (_req, res) => {
-    res.json(answer);
+    res.json(llmAnswer);
   });
   return app as unknown as Handler;
 }
@@ -57,7 +51,7 @@ function koaApp(kind: string): Handler {
   if (kind === 'koa+guard')
     app.use(koaGuard({ upstream: 'b', windows, logger: silentLogger, usage: () => 15 }));
   app.use((ctx) => {
-    ctx.body = answer;
+    ctx.body = llmAnswer;
   });
   return app.callback() as Handler;
 }

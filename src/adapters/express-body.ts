@@ -61,56 +61,45 @@ export class ExpressBodyTaps {
 
   private patch(base: ServerResponse): void {
     this.patched.add(base);
-    const { slot, open } = this;
-    const write = base.write as Write;
-    const end = base.end as End;
-    base.write = function tappedWrite(
-      this: ServerResponse,
-      chunk: unknown,
-      encoding?: unknown,
-      callback?: unknown,
-    ) {
-      const route = (this as { locals?: Record<PropertyKey, unknown> }).locals?.[slot] as
-        | RequestQuota
-        | undefined;
-      if (route !== undefined) see(route, this, open, chunk, encoding);
-      return write.call(this, chunk, encoding, callback);
-    } as ServerResponse['write'];
-    base.end = function tappedEnd(
-      this: ServerResponse,
-      chunk?: unknown,
-      encoding?: unknown,
-      callback?: unknown,
-    ) {
-      const route = (this as { locals?: Record<PropertyKey, unknown> }).locals?.[slot] as
-        | RequestQuota
-        | undefined;
-      if (route !== undefined) see(route, this, open, chunk, encoding);
-      return end.call(this, chunk, encoding, callback);
-    } as ServerResponse['end'];
+    const { slot } = this;
+    wrap(
+      base,
+      this.open,
+      (res) => (res as { locals?: Record<PropertyKey, unknown> }).locals?.[slot] as RequestQuota | undefined,
+    );
   }
 
   private wrapInstance(res: ServerResponse, route: RequestQuota): void {
-    const { open } = this;
-    const write = res.write as Write;
-    const end = res.end as End;
-    res.write = function tappedWrite(
-      this: ServerResponse,
-      chunk: unknown,
-      encoding?: unknown,
-      callback?: unknown,
-    ) {
-      see(route, this, open, chunk, encoding);
-      return write.call(this, chunk, encoding, callback);
-    } as ServerResponse['write'];
-    res.end = function tappedEnd(
-      this: ServerResponse,
-      chunk?: unknown,
-      encoding?: unknown,
-      callback?: unknown,
-    ) {
-      see(route, this, open, chunk, encoding);
-      return end.call(this, chunk, encoding, callback);
-    } as ServerResponse['end'];
+    wrap(res, this.open, () => route);
   }
+}
+
+/** Wraps `write` and `end` of `target` (a prototype or one response) to show each chunk to the route's tap. */
+function wrap(
+  target: ServerResponse,
+  open: OpenTap,
+  routeOf: (res: ServerResponse) => RequestQuota | undefined,
+): void {
+  const write = target.write as Write;
+  const end = target.end as End;
+  target.write = function tappedWrite(
+    this: ServerResponse,
+    chunk: unknown,
+    encoding?: unknown,
+    callback?: unknown,
+  ) {
+    const route = routeOf(this);
+    if (route !== undefined) see(route, this, open, chunk, encoding);
+    return write.call(this, chunk, encoding, callback);
+  } as ServerResponse['write'];
+  target.end = function tappedEnd(
+    this: ServerResponse,
+    chunk?: unknown,
+    encoding?: unknown,
+    callback?: unknown,
+  ) {
+    const route = routeOf(this);
+    if (route !== undefined) see(route, this, open, chunk, encoding);
+    return end.call(this, chunk, encoding, callback);
+  } as ServerResponse['end'];
 }

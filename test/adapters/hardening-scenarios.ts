@@ -6,14 +6,13 @@ import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
-import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
+import { describe, expect, it } from 'vitest';
 import type { AppSpec, Harness, SharedOptions, TestApp } from './apps.js';
+import { scenarioSetup } from './setup.js';
 
 const S = 1_000;
 const M = 60 * S;
 const H = 60 * M;
-const NOW = Date.parse('2026-12-01T10:00:00Z');
 
 /** Opens a request, reads the first bytes of the answer, and hangs up. */
 function hangUpAfterFirstBytes(app: TestApp, path: string): Promise<number> {
@@ -38,46 +37,16 @@ function hangUpAfterFirstBytes(app: TestApp, path: string): Promise<number> {
 
 export function describeHardeningScenarios(harness: Harness): void {
   describe(`${harness.name} adapter: hardening`, () => {
-    const open: TestApp[] = [];
-    afterEach(() => {
-      for (const app of open.splice(0)) app.server.close();
-    });
+    const setupApp = scenarioSetup(harness);
 
     function setup(options: Partial<SharedOptions> = {}, spec: Partial<AppSpec> = {}) {
-      const clock = new ManualClock(NOW);
-      const log = captureLogger();
-      const app = harness.createApp({
-        guards: [
-          {
-            upstream: 'anthropic',
-            windows: [{ window: '5h', budget: 1_000 }],
-            probeInterval: '1m',
-            resolution: 0,
-            clock,
-            logger: log.logger,
-            ...options,
-          },
-        ],
-        ...spec,
-      });
-      open.push(app);
-      const guard = app.guards[0]!;
-      async function send(path: string, headers: Record<string, string> = {}) {
-        const response = await request(app.server).post(path).set(headers);
-        await guard.settled();
-        return response;
-      }
-      async function get(path: string, headers: Record<string, string> = {}) {
-        const response = await request(app.server).get(path).set(headers);
-        await guard.settled();
-        return response;
-      }
+      const made = setupApp(options, spec);
       /** A cap error, then the clock to the moment the probe is due. */
       async function capAndWait() {
-        await send('/chat', { 'x-status': '429' });
-        clock.advance(1 * M);
+        await made.send('/chat', { 'x-status': '429' });
+        made.clock.advance(1 * M);
       }
-      return { app, guard, clock, send, get, log, capAndWait };
+      return { ...made, capAndWait };
     }
 
     describe('a probe ends a cap error only on the primary’s word', () => {

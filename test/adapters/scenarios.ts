@@ -1,47 +1,20 @@
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemoryStore } from '../../src/index.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
-import type { AppSpec, Harness, SharedOptions, TestApp } from './apps.js';
+import type { Harness } from './apps.js';
+import { NOW, scenarioSetup } from './setup.js';
 
 const S = 1_000;
 const M = 60 * S;
 const H = 60 * M;
-const NOW = Date.parse('2026-12-01T10:00:00Z');
 
 /** The scenarios every adapter must pass, through a real app and real HTTP. */
 export function describeAdapterScenarios(harness: Harness): void {
   describe(`${harness.name} adapter`, () => {
-    const open: TestApp[] = [];
-    afterEach(() => {
-      for (const app of open.splice(0)) app.server.close();
-    });
-
-    function setup(options: Partial<SharedOptions> = {}, spec: Partial<AppSpec> = {}) {
-      const clock = new ManualClock(NOW);
-      const log = captureLogger();
-      const guardOptions: SharedOptions = {
-        upstream: 'anthropic',
-        windows: [{ window: '5h', budget: 1_000 }],
-        probeInterval: '1m',
-        resolution: 0,
-        clock,
-        logger: log.logger,
-        ...options,
-      };
-      const app = harness.createApp({ guards: [guardOptions], ...spec });
-      open.push(app);
-      const guard = app.guards[0]!;
-      /** One request, and wait until its response has been reported to the guard. */
-      async function send(path: string, headers: Record<string, string> = {}) {
-        const response = await request(app.server).post(path).set(headers);
-        await guard.settled();
-        return response;
-      }
-      return { app, guard, clock, send, log };
-    }
+    const setup = scenarioSetup(harness);
 
     it('routes to the primary within quota, then to the fallback once the budget is spent', async () => {
       const { guard, send } = setup();
@@ -281,7 +254,7 @@ export function describeAdapterScenarios(harness: Harness): void {
           { upstream: 'openai', windows: [{ window: '1d', budget: 1_000 }], ...common },
         ],
       });
-      open.push(app);
+      setup.track(app);
       const [anthropic, openai] = app.guards;
       await request(app.server).post('/chat').set('x-tokens', '100');
       await Promise.all([anthropic!.settled(), openai!.settled()]);
