@@ -24,7 +24,10 @@ function localsOf(res: object): Locals {
 export function routeIn(res: object, upstream: string): RequestQuota | undefined {
   let route = localsOf(res)?.[LAST] as RequestQuota | undefined;
   while (route !== undefined && route.upstream !== upstream) route = route.previous;
-  return route;
+  if (route !== undefined) return route;
+  // Without Express's prototypes the decisions are the request's own properties (`keepRoute`).
+  const req = (res as { req?: { quotaRoutes?: Record<string, QuotaRoute> } }).req;
+  return req?.quotaRoutes?.[upstream] as RequestQuota | undefined;
 }
 
 /** The prototype an app's objects inherit from just above Node's own (`express.request` / `.response`). */
