@@ -17,9 +17,16 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { rateLimit } from 'express-rate-limit';
 import Koa from 'koa';
-import { quotaGuard as expressGuard } from '../dist/express.js';
-import { silentLogger } from '../dist/index.js';
-import { quotaGuard as koaGuard } from '../dist/koa.js';
+
+// The built package, as users run it (npm run build first), typed by its sources: a path in a
+// variable keeps the typecheck of a fresh clone (no dist/ yet) from looking for it.
+const dist = '../dist';
+const { quotaGuard: expressGuard } = (await import(
+  `${dist}/express.js`
+)) as typeof import('../src/adapters/express.js');
+const { silentLogger } = (await import(`${dist}/index.js`)) as typeof import('../src/index.js');
+const { quotaGuard: koaGuard } = (await import(`${dist}/koa.js`)) as typeof import('../src/adapters/koa.js');
+
 import { llmAnswer } from './llm-answer.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
