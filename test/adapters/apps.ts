@@ -35,8 +35,8 @@ export type SharedOptions = Omit<ExpressQuotaGuardOptions, 'key' | 'usage' | 'ha
   keyThrows?: boolean;
   /** A key function whose promise never settles. */
   keyNever?: boolean;
-  /** Leave `/health` alone (`skip`). */
-  skipHealth?: boolean;
+  /** Leave `/health` alone (`skip`): sync, async (a promise), or a `skip` that throws. */
+  skipHealth?: boolean | 'async' | 'throws';
   /** Options of the app's status handler at `/quota`. */
   status?: StatusHandlerOptions;
 };
@@ -182,7 +182,9 @@ function guardOptions<Req, Res>(
     ...rest,
     ...(chosenUsage ? { usage: chosenUsage } : {}),
     ...(key ? { key } : {}),
-    ...(skipHealth ? { skip: (req: Req) => read.path(req) === '/health' } : {}),
+    ...(skipHealth === true ? { skip: (req: Req) => read.path(req) === '/health' } : {}),
+    ...(skipHealth === 'async' ? { skip: async (req: Req) => read.path(req) === '/health' } : {}),
+    ...(skipHealth === 'throws' ? { skip: broken } : {}),
   };
 }
 

@@ -93,6 +93,17 @@ export function describeHardeningScenarios(harness: Harness): void {
         expect((await send('/chat', { 'x-tokens': '5' })).body.route).toMatchObject({ probe: true });
       });
 
+      it('an async skip works the same; a skip that throws guards the request and is counted', async () => {
+        const asyncSkip = setup({ skipHealth: 'async' });
+        expect((await asyncSkip.get('/health')).body).toEqual({ ok: true, route: null });
+        expect((await asyncSkip.send('/chat')).body.route).toMatchObject({ route: 'primary' });
+        const throwing = setup({ skipHealth: 'throws' });
+        expect((await throwing.get('/health')).body.route).toMatchObject({ route: 'primary' });
+        const info = await throwing.guard.info();
+        expect(info.problems.skip).toBe(1);
+        expect(info.inFlight).toBe(0);
+      });
+
       it('a probe whose client left after a 200 header while the app never finished is no success', async () => {
         const { app, guard, send, capAndWait } = setup({ abandonedTimeout: 20 });
         await capAndWait();
