@@ -2,7 +2,12 @@ import { defineConfig } from 'tsup';
 
 // One entry per public subpath; adapters and stores join this list as they land.
 export default defineConfig({
-  entry: { index: 'src/index.ts', express: 'src/adapters/express.ts', koa: 'src/adapters/koa.ts' },
+  entry: {
+    index: 'src/index.ts',
+    express: 'src/adapters/express.ts',
+    koa: 'src/adapters/koa.ts',
+    prometheus: 'src/prometheus.ts',
+  },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

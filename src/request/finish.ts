@@ -51,6 +51,7 @@ export class Finisher<Ctx> {
    * proves nothing (a 200 header of a stream that never ended is no success).
    */
   finish(route: RequestQuota, response: FinishedResponse, abandoned: boolean): void {
+    this.inFlight.ended(route.route, route.reason);
     if (route.reported || route.route !== 'primary') {
       this.inFlight.done();
       return;

@@ -3,7 +3,7 @@ import type { UpstreamInfo } from '../core/upstream-guard.js';
 import type { GuardTarget, QuotaStore, StoreStats } from '../stores/store.js';
 import type { VendorWindowReading } from '../usage/vendor-headers.js';
 import type { RouteBudget } from './budgets.js';
-import type { InFlight } from './in-flight.js';
+import type { DecisionCounts, InFlight } from './in-flight.js';
 import type { ProblemCounts, ProblemLog } from './problems.js';
 import type { OutcomeReporter, UpstreamErrorCounts } from './report.js';
 import type { StatusAnswer } from './status-access.js';
@@ -26,6 +26,8 @@ export interface MiddlewareInfo {
   store?: StoreStats;
   /** Error answers of the primary by kind: caps (the guard held back) and transient ones (it did not). */
   upstreamErrors: UpstreamErrorCounts;
+  /** Requests whose response has ended, by route and reason (`{ primary: { within_quota: 12 }, fallback: { cap_error: 3 } }`). */
+  decisions: DecisionCounts;
   /** What the vendor last reported about its windows (utilization headers), by window. */
   vendor?: Record<string, VendorWindowReading>;
 }
@@ -61,6 +63,7 @@ export class GuardStatus {
       problems: { ...problems.counts },
       inFlight: inFlight.count,
       upstreamErrors: { ...reporter.errors },
+      decisions: { primary: { ...inFlight.decided.primary }, fallback: { ...inFlight.decided.fallback } },
     };
     const vendor = reporter.vendor.info(bounded);
     if (vendor) info.vendor = vendor;

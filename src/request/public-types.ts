@@ -9,6 +9,7 @@ export type { HeadersLike } from '../usage/headers.js';
 export type { TokenUsage, Vendor, VendorChoice, Weigh } from '../usage/token-usage.js';
 export type { VendorWindowReading } from '../usage/vendor-headers.js';
 export type { MiddlewareInfo } from './guard-status.js';
+export type { DecisionCounts } from './in-flight.js';
 export type {
   BaselineLoader,
   BaselineRequest,

@@ -21,7 +21,7 @@ try {
   const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
   writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   // The frameworks are peer dependencies: a user brings their own.
-  const peers = ['express@5', 'koa@3', '@types/express@5', '@types/koa@3', '@types/node@20'];
+  const peers = ['express@5', 'koa@3', 'prom-client@15', '@types/express@5', '@types/koa@3', '@types/node@20'];
   run('npm', [
     'install',
     '--silent',
@@ -60,7 +60,22 @@ try {
     join(work, 'adapters.cjs'),
     `const { quotaGuard: expressGuard } = require('quota-guard/express');\nconst { quotaGuard: koaGuard } = require('quota-guard/koa');\n${adapters}\nconsole.log('ok');`,
   );
-  for (const file of ['esm.mjs', 'cjs.cjs', 'adapters.mjs', 'adapters.cjs']) {
+  const metrics = `
+    const registry = new Registry();
+    const guard = expressGuard({ upstream: 'a', windows: [{ window: '5h', budget: 1 }] });
+    registerQuotaMetrics(registry, [guard]);
+    const text = await registry.metrics();
+    if (!text.includes('quota_guard_window_budget_tokens{upstream="a",window="5h"} 1')) throw new Error(text);
+    console.log('ok');`;
+  writeFileSync(
+    join(work, 'metrics.mjs'),
+    `import { Registry } from 'prom-client';\nimport { quotaGuard as expressGuard } from 'quota-guard/express';\nimport { registerQuotaMetrics } from 'quota-guard/prometheus';\n${metrics}`,
+  );
+  writeFileSync(
+    join(work, 'metrics.cjs'),
+    `const { Registry } = require('prom-client');\nconst { quotaGuard: expressGuard } = require('quota-guard/express');\nconst { registerQuotaMetrics } = require('quota-guard/prometheus');\n(async () => {${metrics}})();`,
+  );
+  for (const file of ['esm.mjs', 'cjs.cjs', 'adapters.mjs', 'adapters.cjs', 'metrics.mjs', 'metrics.cjs']) {
     const out = run('node', [file]).trim();
     if (out !== 'ok') throw new Error(`${file} printed ${out}`);
     console.log(`dist: ${file} imports and runs`);
