@@ -21,7 +21,14 @@ try {
   const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
   writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   // The frameworks are peer dependencies: a user brings their own.
-  const peers = ['express@5', 'koa@3', 'prom-client@15', '@types/express@5', '@types/koa@3', '@types/node@20'];
+  const peers = [
+    'express@5',
+    'koa@3',
+    'prom-client@15',
+    '@types/express@5',
+    '@types/koa@3',
+    '@types/node@20',
+  ];
   run('npm', [
     'install',
     '--silent',
