@@ -34,6 +34,14 @@ declare global {
 export {};
 `;
 
+/** The package's entries, as a user imports them, and their sources. */
+const SOURCES: Record<string, string> = {
+  'quota-guard': 'src/index.ts',
+  'quota-guard/express': 'src/adapters/express.ts',
+  'quota-guard/koa': 'src/adapters/koa.ts',
+  'quota-guard/prometheus': 'src/prometheus.ts',
+};
+
 /** What a snippet without imports of its own runs after: the README's first example. */
 const EXPRESS_CONTEXT = `import { Readable } from 'node:stream';
 import express from 'express';
@@ -74,6 +82,16 @@ describe('README snippets', () => {
     expect(found.length).toBeGreaterThanOrEqual(8);
   });
 
+  it('maps every public subpath to its source (a new entry must be added here too)', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+    };
+    const subpaths = Object.keys(pkg.exports)
+      .filter((k) => k !== './package.json')
+      .map((k) => (k === '.' ? 'quota-guard' : `quota-guard/${k.slice(2)}`));
+    expect(Object.keys(SOURCES).sort()).toEqual(subpaths.sort());
+  });
+
   it('every one typechecks against the package, strict', { timeout: 120_000 }, () => {
     // Inside the project, so its node_modules (express, koa and their types) resolve as for a user.
     mkdirSync(join(ROOT, 'node_modules/.cache'), { recursive: true });
@@ -97,11 +115,7 @@ describe('README snippets', () => {
       noEmit: true,
       types: ['node'],
       baseUrl: ROOT,
-      paths: {
-        'quota-guard': ['src/index.ts'],
-        'quota-guard/express': ['src/adapters/express.ts'],
-        'quota-guard/koa': ['src/adapters/koa.ts'],
-      },
+      paths: Object.fromEntries(Object.entries(SOURCES).map(([name, file]) => [name, [file]])),
     });
     const problems = ts
       .getPreEmitDiagnostics(program)
