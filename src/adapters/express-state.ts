@@ -20,10 +20,13 @@ function localsOf(res: object): Locals {
   return (res as WithLocals).locals;
 }
 
-/** The decision of the guard of `upstream` on this response's request, if it decided. */
-export function routeIn(res: object, upstream: string): RequestQuota | undefined {
+/**
+ * The decision of one guard on this response's request, if it decided: the guard's `owner`
+ * (two guards may share an upstream name), found in the chain of the request's decisions.
+ */
+export function routeIn(res: object, upstream: string, owner: unknown): RequestQuota | undefined {
   let route = localsOf(res)?.[LAST] as RequestQuota | undefined;
-  while (route !== undefined && route.upstream !== upstream) route = route.previous;
+  while (route !== undefined && route.owner !== owner) route = route.previous;
   if (route !== undefined) return route;
   // Without Express's prototypes the decisions are the request's own properties (`keepRoute`).
   const req = (res as { req?: { quotaRoutes?: Record<string, QuotaRoute> } }).req;

@@ -83,7 +83,7 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
   const watcher = new ResponseWatcher(
     engine.options.abandonedTimeoutMs,
     (route, res, abandoned) => engine.finish(route, res, abandoned),
-    (res) => routeIn(res as Response, upstream),
+    (res) => routeIn(res as Response, upstream, engine.owner),
     (route, res) => {
       if (readsBodies) return watcher.appFinished(route, res);
       const end = res.end;
@@ -166,7 +166,7 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
   function budget(budgetOptions: RouteBudgetOptions): RequestHandler {
     const routeBudget = engine.defineBudget(budgetOptions);
     return function quotaBudgetMiddleware(req: Request, res: Response, next: NextFunction): void {
-      const own = routeIn(res, upstream);
+      const own = routeIn(res, upstream, engine.owner);
       const run = (started: Awaitable<RequestQuota>) =>
         withRoute(started, next, (route) => {
           const budgeted = chain(engine.decider.applyBudget(route, routeBudget), () => route);
@@ -190,7 +190,7 @@ export function quotaGuard(options: ExpressQuotaGuardOptions): ExpressQuotaGuard
   return withHandles(middleware, engine, {
     budget,
     statusHandler,
-    routeOf: (req: Request) => routeIn(req.res ?? req, upstream) ?? req.quotaRoutes?.[upstream],
+    routeOf: (req: Request) => routeIn(req.res ?? req, upstream, engine.owner) ?? req.quotaRoutes?.[upstream],
   });
 }
 

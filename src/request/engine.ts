@@ -33,6 +33,8 @@ export class QuotaEngine<Ctx> {
   readonly options: ResolvedMiddlewareOptions<Ctx>;
   readonly decider: Decider<Ctx>;
   readonly finisher: Finisher<Ctx>;
+  /** What this guard's decisions carry as their `owner`. */
+  readonly owner: RouteCallbacks;
   /** Startup work not yet done: the store's definitions and the baselines (route budgets' too). */
   private loading: Promise<void> = Promise.resolve();
   private pending = 0;
@@ -87,6 +89,7 @@ export class QuotaEngine<Ctx> {
           this.parts,
         ),
     };
+    this.owner = callbacks;
     this.decider = new Decider(options, this.calls, this.problems, this.baselines, callbacks, (route) =>
       this.reporter.releaseProbes(route),
     );

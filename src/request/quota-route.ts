@@ -113,7 +113,8 @@ export class RequestQuota implements QuotaRoute {
   appDone = false;
   fired = false;
   timer: ReturnType<typeof setTimeout> | undefined;
-  private readonly callbacks: RouteCallbacks;
+  /** The guard that decided (its callbacks): tells two guards of one upstream name apart. */
+  readonly owner: RouteCallbacks;
 
   constructor(
     upstream: string,
@@ -126,7 +127,7 @@ export class RequestQuota implements QuotaRoute {
     this.upstream = upstream;
     this.target = target;
     this.decision = decision;
-    this.callbacks = callbacks;
+    this.owner = callbacks;
     this.ctx = ctx;
     if (target.key !== undefined) this.key = target.key;
     const source: RouteFields = decision ?? fallback;
@@ -141,27 +142,27 @@ export class RequestQuota implements QuotaRoute {
 
   report(outcome: UpstreamOutcome): Promise<UpstreamErrorClass> {
     this.reported = true;
-    return this.callbacks.apply(this, outcome);
+    return this.owner.apply(this, outcome);
   }
 
   async recordUsage(tokens: number): Promise<void> {
     this.reported = true;
-    await this.callbacks.apply(this, { tokens });
+    await this.owner.apply(this, { tokens });
   }
 
   capError(retryAfterMs?: number): Promise<void> {
     this.reported = true;
-    return this.callbacks.capError(this, retryAfterMs);
+    return this.owner.capError(this, retryAfterMs);
   }
 
   async success(): Promise<void> {
     this.reported = true;
-    await this.callbacks.apply(this, { status: 200 });
+    await this.owner.apply(this, { status: 200 });
   }
 
   observe(response: Response): Promise<Response> {
     this.reported = true;
-    return this.callbacks.observe(this, response);
+    return this.owner.observe(this, response);
   }
 
   /** A route budget refused: the request goes to the fallback after all. */

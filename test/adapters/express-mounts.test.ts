@@ -57,6 +57,26 @@ describe('express middleware in mounted apps', () => {
   });
 });
 
+describe('two guards of one upstream name on one app', () => {
+  it('each reports its own requests (they are told apart by guard, not by name)', async () => {
+    const first = makeGuard();
+    const second = makeGuard();
+    const app = express();
+    app.use(first, second);
+    app.get('/', (_req, res) => {
+      res.locals.tokens = 10;
+      res.json({});
+    });
+    await request(app).get('/');
+    await Promise.all([first.settled(), second.settled()]);
+    for (const guard of [first, second]) {
+      const info = await guard.info();
+      expect(info.inFlight).toBe(0);
+      expect(info.guard.windows[0]?.windowUsageTokens).toBe(10);
+    }
+  });
+});
+
 describe('express middleware on a plain Node server', () => {
   it('decides, and reports the usage of the response', async () => {
     const guard = quotaGuard({
