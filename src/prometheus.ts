@@ -52,39 +52,40 @@ export function registerQuotaMetrics(
     return scrape;
   };
 
-  const gauge = (
+  type Fill = (info: MiddlewareInfo, set: (labels: Record<string, string>, value: number) => void) => void;
+  /**
+   * A metric read at scrape time. The guard keeps the totals, so a counter is shown as it is:
+   * reset, then set to the guard's total (never decreasing, as the guard's counts never do).
+   */
+  const metric = (
+    kind: 'gauge' | 'counter',
     name: string,
     help: string,
     labelNames: string[],
-    fill: (info: MiddlewareInfo, set: (labels: Record<string, string>, value: number) => void) => void,
-  ) =>
-    new Gauge({
-      name: `${prefix}${name}`,
-      help,
-      labelNames,
-      registers: [registry],
-      async collect() {
-        this.reset();
-        for (const info of await infos()) fill(info, (labels, value) => this.set(labels, value));
-      },
-    });
-  const counter = (
-    name: string,
-    help: string,
-    labelNames: string[],
-    fill: (info: MiddlewareInfo, set: (labels: Record<string, string>, value: number) => void) => void,
-  ) =>
-    new Counter({
-      name: `${prefix}${name}`,
-      help,
-      labelNames,
-      registers: [registry],
-      // The guard keeps the totals; a scrape shows them as they are.
+    fill: Fill,
+  ) => {
+    const config = { name: `${prefix}${name}`, help, labelNames, registers: [registry] };
+    if (kind === 'gauge') {
+      return new Gauge({
+        ...config,
+        async collect() {
+          this.reset();
+          for (const info of await infos()) fill(info, (labels, value) => this.set(labels, value));
+        },
+      });
+    }
+    return new Counter({
+      ...config,
       async collect() {
         this.reset();
         for (const info of await infos()) fill(info, (labels, value) => this.inc(labels, value));
       },
     });
+  };
+  const gauge = (name: string, help: string, labelNames: string[], fill: Fill) =>
+    metric('gauge', name, help, labelNames, fill);
+  const counter = (name: string, help: string, labelNames: string[], fill: Fill) =>
+    metric('counter', name, help, labelNames, fill);
 
   const perWindow =
     (pick: (w: MiddlewareInfo['guard']['windows'][number]) => number) =>
