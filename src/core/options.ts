@@ -11,6 +11,12 @@ export interface WindowOptions {
   window: Duration;
   /** Tokens allowed in the window. `0` = no budget: only cap errors exceed. Default `0`. */
   budget?: number;
+  /**
+   * Tokens each tenant (`key`) may spend in this window, counted on top of `budget`, which every
+   * tenant's usage counts against too. `0` = tenants have no budget of their own. Default: `budget`.
+   * Read by stores for tenant guards; a guard used on its own ignores it.
+   */
+  tenantBudget?: number;
   /** Overrides the guard's `thresholdPercent` for this window. */
   thresholdPercent?: number;
   /** Overrides the guard's `probeInterval` for this window. */
@@ -122,6 +128,7 @@ const QUOTA_KEYS: { [K in keyof Required<QuotaGuardOptions>]: true } = {
 const WINDOW_KEYS: { [K in keyof Required<WindowOptions>]: true } = {
   window: true,
   budget: true,
+  tenantBudget: true,
   thresholdPercent: true,
   probeInterval: true,
   resolution: true,
@@ -227,6 +234,7 @@ function resolveWindow(
 ): ResolvedWindow {
   const windowMs = parseDuration(options.window, `${path}window`);
   const budget = resolveBudget(options.budget, `${path}budget`);
+  if (options.tenantBudget !== undefined) resolveBudget(options.tenantBudget, `${path}tenantBudget`);
   const thresholdPercent = resolveThreshold(
     options.thresholdPercent,
     `${path}thresholdPercent`,
@@ -321,4 +329,18 @@ export function resolveQuotaOptions(options: QuotaGuardOptions): {
   // The reference's default window: 18,000 s.
   const window = resolveWindow({ window: options.window ?? '5h', budget: options.budget }, defaults, '');
   return { settings: resolveSettings(options), window };
+}
+
+/**
+ * The options of a tenant's guard: the upstream's, each window's budget replaced by its
+ * `tenantBudget`, named for the tenant.
+ */
+export function tenantGuardOptions(options: UpstreamGuardOptions, tenant: string): UpstreamGuardOptions {
+  return {
+    ...options,
+    tenant,
+    windows: options.windows.map(({ tenantBudget, ...w }) =>
+      tenantBudget === undefined ? w : { ...w, budget: tenantBudget },
+    ),
+  };
 }

@@ -106,7 +106,7 @@ export class QuotaEngine<Ctx> {
     });
     for (const warning of options.warnings) options.logger.warn(warning);
     // A synchronous store throws here, at construction, for a clash or bad options.
-    const defined = this.store.define(options.upstream, options.guard);
+    const defined = this.store.define(options.upstream, { ...options.guard, capScope: options.capScope });
     this.track(this.prepare(defined));
   }
 

@@ -6,7 +6,7 @@ import type { Baseline } from '../core/baseline.js';
 import type { Duration } from '../core/duration.js';
 import type { Logger } from '../core/logger.js';
 import type { GuardSettings, UpstreamGuardOptions, WindowOptions } from '../core/options.js';
-import type { QuotaStore } from '../stores/store.js';
+import type { CapScope, QuotaStore } from '../stores/store.js';
 import type { VendorChoice, Weigh } from '../usage/token-usage.js';
 import type { CapErrorClassifier, UpstreamErrorClassifier } from './outcome.js';
 
@@ -90,6 +90,13 @@ export interface MiddlewareOptions extends Omit<GuardSettings, 'name' | 'tenant'
    * `-Reset`, `-Policy`. express-rate-limit's spellings. Default `false`.
    */
   standardHeaders?: StandardHeaders;
+  /**
+   * Whose cap error holds whom when requests have a tenant `key`. `'upstream'` (default): the
+   * tenants share one vendor account, so a cap error met by any of them holds them all until one
+   * probe for the account succeeds. `'key'`: each tenant brings its own vendor key; a cap error
+   * holds only that tenant. Either way a tenant's usage counts in its own windows and the upstream's.
+   */
+  capScope?: CapScope;
   /** Where requests go while the store fails. Default `'primary'` (the upstream's own 429 still trips the guard once the store is back). */
   onStoreError?: 'primary' | 'fallback';
 }
@@ -106,6 +113,7 @@ export interface ContextCallbacks<Ctx> {
 export interface ResolvedMiddlewareOptions<Ctx> extends ContextCallbacks<Ctx> {
   upstream: string;
   guard: UpstreamGuardOptions;
+  capScope: CapScope;
   store: QuotaStore;
   logger: Logger;
   maxKeys: number;

@@ -8,6 +8,7 @@ import {
   SETTING_KEYS,
   type UpstreamGuardOptions,
 } from '../core/options.js';
+import { resolveCapScope } from '../stores/cap-scope.js';
 import { MemoryStore } from '../stores/memory-store.js';
 import { classifyUpstreamError } from '../usage/classify.js';
 import { defaultWeigh, type VendorChoice, type Weigh } from '../usage/token-usage.js';
@@ -49,6 +50,7 @@ const MIDDLEWARE_KEYS: { [K in keyof Required<MiddlewareOptions>]: true } = {
   onExceeded: true,
   standardHeaders: true,
   onStoreError: true,
+  capScope: true,
   ...GUARD_SETTING_KEYS,
 };
 
@@ -124,6 +126,7 @@ export function resolveMiddlewareOptions<Ctx>(
     onExceeded,
     standardHeaders,
     onStoreError,
+    capScope,
     key: _key,
     usage: _usage,
     handler: _handler,
@@ -145,6 +148,7 @@ export function resolveMiddlewareOptions<Ctx>(
     ...callbacks,
     upstream,
     guard,
+    capScope: resolveCapScope(capScope),
     store: store ?? new MemoryStore({ maxKeys: resolvedMaxKeys }),
     logger: guardSettings.logger ?? consoleLogger,
     maxKeys: resolvedMaxKeys,

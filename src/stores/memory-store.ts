@@ -3,9 +3,10 @@ import type { WindowSelector } from '../core/base-guard.js';
 import type { Baseline } from '../core/baseline.js';
 import type { Decision } from '../core/decision.js';
 import { escapeForLog, optionError } from '../core/errors.js';
-import type { UpstreamGuardOptions } from '../core/options.js';
+import { tenantGuardOptions, type UpstreamGuardOptions } from '../core/options.js';
 import { UpstreamGuard } from '../core/upstream-guard.js';
-import type { GuardTarget, QuotaStore, StoreStats } from './store.js';
+import { resolveCapScope } from './cap-scope.js';
+import type { CapScope, GuardTarget, QuotaStore, StoreDefinition, StoreStats } from './store.js';
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
@@ -21,6 +22,7 @@ export type MemoryStoreStats = StoreStats;
 
 interface Upstream {
   readonly options: UpstreamGuardOptions;
+  readonly capScope: CapScope;
   /** The guard for calls without a tenant key: reached without a cache lookup. */
   readonly shared: UpstreamGuard;
   readonly tenants: LRUCache<string, UpstreamGuard>;
@@ -42,6 +44,8 @@ export class MemoryStore implements QuotaStore {
   private readonly maxKeys: number;
   private evicted = 0;
   private lastShared: { target?: GuardTarget; upstream?: string; guard?: UpstreamGuard } = {};
+  /** A tenant's decision → the account's and the tenant's own, for its success and probe release. */
+  private readonly tenantDecisions = new WeakMap<Decision, { account: Decision; own: Decision }>();
 
   constructor(options: MemoryStoreOptions = {}) {
     const maxKeys = options.maxKeys ?? 10_000;
@@ -50,10 +54,12 @@ export class MemoryStore implements QuotaStore {
     this.maxKeys = maxKeys;
   }
 
-  define(upstream: string, options: UpstreamGuardOptions): void {
+  define(upstream: string, definition: StoreDefinition): void {
     if (this.upstreams.has(upstream)) {
       throw new Error(`quota-guard: upstream '${upstream}' is already defined in this store`);
     }
+    const { capScope: scope, ...options } = definition;
+    const capScope = resolveCapScope(scope);
     // Built once here so invalid options fail now, not on the first request.
     const shared = new UpstreamGuard({ name: upstream, ...options });
     const tenants = new LRUCache<string, UpstreamGuard>({
@@ -62,27 +68,60 @@ export class MemoryStore implements QuotaStore {
         if (reason === 'evict') this.evicted++;
       },
     });
-    this.upstreams.set(upstream, { options, shared, tenants });
+    this.upstreams.set(upstream, { options, capScope, shared, tenants });
   }
 
+  /**
+   * The upstream's guard decides first (the account's budget, cap error and probe); a tenant's
+   * request then needs its own guard's yes too. A probe the account granted to a request the
+   * tenant's guard refuses is given back at once.
+   */
   decide(target: GuardTarget): Decision {
-    return this.guard(target).decide();
+    if (target.key === undefined) return this.guard(target).decide();
+    const upstream = this.upstreamOf(target);
+    const account = upstream.shared.decide();
+    if (account.route === 'fallback') return account;
+    const own = this.tenantOf(upstream, target.key).decide();
+    if (own.route === 'fallback') {
+      upstream.shared.releaseProbe(account);
+      return own;
+    }
+    const lead = account.probe ? account : own;
+    const decision: Decision = Object.freeze({
+      route: 'primary',
+      probe: account.probe || own.probe,
+      reason: lead.reason === 'within_quota' ? account.reason : lead.reason,
+      state: lead.state,
+      epoch: own.epoch,
+    });
+    this.tenantDecisions.set(decision, { account, own });
+    return decision;
   }
 
   record(target: GuardTarget, tokens: number): void {
     this.guard(target).recordUsage(tokens);
+    if (target.key !== undefined) this.upstreamOf(target).shared.recordUsage(tokens);
   }
 
   success(target: GuardTarget, decision?: Decision): void {
-    this.guard(target).recordSuccess(decision);
+    if (target.key === undefined) return this.guard(target).recordSuccess(decision);
+    const parts = decision === undefined ? undefined : this.tenantDecisions.get(decision);
+    this.upstreamOf(target).shared.recordSuccess(parts?.account ?? decision);
+    this.guard(target).recordSuccess(parts?.own ?? decision);
   }
 
   capError(target: GuardTarget, retryAfterMs?: number, selector?: WindowSelector): void {
-    this.guard(target).notifyCapError(retryAfterMs, selector);
+    const upstream = this.upstreamOf(target);
+    const guard = upstream.capScope === 'upstream' ? upstream.shared : this.guard(target);
+    guard.notifyCapError(retryAfterMs, selector);
   }
 
   releaseProbe(target: GuardTarget, decision: Decision): void {
-    this.guard(target).releaseProbe(decision);
+    if (target.key === undefined) return this.guard(target).releaseProbe(decision);
+    const parts = this.tenantDecisions.get(decision);
+    if (parts === undefined) return;
+    this.upstreamOf(target).shared.releaseProbe(parts.account);
+    this.guard(target).releaseProbe(parts.own);
   }
 
   loadBaseline(target: GuardTarget, baseline: Baseline, selector?: WindowSelector): void {
@@ -140,9 +179,13 @@ export class MemoryStore implements QuotaStore {
       this.lastShared = { target, upstream: target.upstream, guard: upstream.shared };
       return upstream.shared;
     }
+    return this.tenantOf(upstream, key);
+  }
+
+  private tenantOf(upstream: Upstream, key: string): UpstreamGuard {
     let guard = upstream.tenants.get(key);
     if (guard === undefined) {
-      guard = this.tenantGuard(target.upstream, key, upstream.options);
+      guard = this.tenantGuard(upstream.shared.name ?? '', key, upstream.options);
       upstream.tenants.set(key, guard);
     }
     return guard;
@@ -160,7 +203,6 @@ export class MemoryStore implements QuotaStore {
 
   /** A tenant's guard: its name (in logs and events) says whose it is. */
   private tenantGuard(upstream: string, key: string, options: UpstreamGuardOptions): UpstreamGuard {
-    // The options carry the upstream's own name: the tenant's must come after to win.
-    return new UpstreamGuard({ ...options, name: upstream, tenant: key });
+    return new UpstreamGuard({ ...tenantGuardOptions(options, key), name: upstream });
   }
 }

@@ -10,6 +10,23 @@ import type { UpstreamInfo } from '../core/upstream-guard.js';
  */
 export type Awaitable<T> = T | Promise<T>;
 
+/**
+ * Whose cap error holds whom, for tenants (`key`):
+ * - `'upstream'` (default): all tenants share one vendor account. A cap error met by any tenant
+ *   holds every tenant of the upstream, and one probe for the account ends it.
+ * - `'key'`: tenants bring their own vendor keys. A cap error holds only the tenant that met it.
+ *
+ * Either way a tenant's usage is charged to its own windows and to the upstream's, and a
+ * tenant's request goes to the primary only when both allow it.
+ */
+export type CapScope = 'upstream' | 'key';
+
+/** What a store is told about one upstream: its windows and settings, and whose cap errors are whose. */
+export interface StoreDefinition extends UpstreamGuardOptions {
+  /** Default `'upstream'`. */
+  capScope?: CapScope;
+}
+
 /** Which guard a call is about: an upstream, and optionally one tenant's share of it. */
 export interface GuardTarget {
   upstream: string;
@@ -29,11 +46,19 @@ export interface GuardTarget {
  */
 export interface QuotaStore {
   /** Declares an upstream and its windows. Must come before any other call about it. */
-  define(upstream: string, options: UpstreamGuardOptions): Awaitable<void>;
+  define(upstream: string, options: StoreDefinition): Awaitable<void>;
+  /**
+   * Where one request goes. For a tenant, the upstream's windows and the tenant's both decide
+   * (and, with `capScope: 'upstream'`, the upstream's cap error and probe are the account's).
+   */
   decide(target: GuardTarget): Awaitable<Decision>;
+  /** Charges usage; a tenant's goes to its own windows and to the upstream's. */
   record(target: GuardTarget, tokens: number): Awaitable<void>;
   success(target: GuardTarget, decision?: Decision): Awaitable<void>;
-  /** A cap error; `selector` limits it to one window when the vendor said which is spent. */
+  /**
+   * A cap error; `selector` limits it to one window when the vendor said which is spent. A
+   * tenant's goes to the upstream with `capScope: 'upstream'`, to the tenant with `'key'`.
+   */
   capError(target: GuardTarget, retryAfterMs?: number, selector?: WindowSelector): Awaitable<void>;
   /** Gives back the probe slot of a decision whose request did not go to the primary after all. */
   releaseProbe(target: GuardTarget, decision: Decision): Awaitable<void>;

@@ -10,6 +10,9 @@ import { describe, expect, it } from 'vitest';
 import type { AppSpec, Harness, SharedOptions, TestApp } from './apps.js';
 import { scenarioSetup } from './setup.js';
 
+/** A large account budget and 1,000 tokens per tenant: only the tenant's own window trips. */
+const TENANT_WINDOWS = [{ window: '5h', budget: 1_000_000, tenantBudget: 1_000 }];
+
 const S = 1_000;
 const M = 60 * S;
 const H = 60 * M;
@@ -160,6 +163,8 @@ export function describeHardeningScenarios(harness: Harness): void {
           keyHeader: 'x-tenant',
           maxKeys: 20,
           status: { keys: true },
+          // Each tenant its own vendor key: the cap error stays the tenant's, to be looked up.
+          capScope: 'key',
         });
         await send('/chat', { 'x-tenant': 'capped', 'x-status': '429' });
         await send('/chat', { 'x-tenant': 'busy', 'x-tokens': '600' });
@@ -239,7 +244,11 @@ export function describeHardeningScenarios(harness: Harness): void {
     });
 
     it('logs a tenant’s state changes both ways, naming the tenant, escaped', async () => {
-      const { clock, send, log } = setup({ keyHeader: 'x-tenant', probeInterval: '10h' });
+      const { clock, send, log } = setup({
+        keyHeader: 'x-tenant',
+        probeInterval: '10h',
+        windows: TENANT_WINDOWS,
+      });
       const evil = 'evil\n\u001b[31mquota-guard [anthropic/5h]: forged line';
       const header = { 'x-tenant': encodeURIComponent(evil) };
       await send('/chat', { ...header, 'x-tokens': '1000' });
@@ -259,7 +268,7 @@ export function describeHardeningScenarios(harness: Harness): void {
     });
 
     it('a short key equal to a long key’s hash does not share its budget', async () => {
-      const { send } = setup({ keyHeader: 'x-tenant', maxKeyLength: 80 });
+      const { send } = setup({ keyHeader: 'x-tenant', maxKeyLength: 80, windows: TENANT_WINDOWS });
       const long = 'L'.repeat(81);
       const lookalike = `sha256:${createHash('sha256').update(long).digest('hex')}`;
       await send('/chat', { 'x-tenant': long, 'x-tokens': '1000' });

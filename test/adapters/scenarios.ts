@@ -269,19 +269,62 @@ export function describeAdapterScenarios(harness: Harness): void {
       expect((await openai!.info()).guard.windows[0]!.windowUsageTokens).toBe(100);
     });
 
-    it('gives each tenant its own budget', async () => {
-      const { guard, send } = setup({ keyHeader: 'x-tenant' });
+    it('gives each tenant its own budget, and counts every tenant in the upstream’s', async () => {
+      const { guard, send } = setup({
+        keyHeader: 'x-tenant',
+        windows: [{ window: '5h', budget: 2_500, tenantBudget: 1_000 }],
+      });
       await send('/chat', { 'x-tenant': 'a', 'x-tokens': '1000' });
       expect((await send('/chat', { 'x-tenant': 'a' })).body.route).toMatchObject({
         route: 'fallback',
         key: 'a',
       });
-      expect((await send('/chat', { 'x-tenant': 'b' })).body.route).toMatchObject({
+      expect((await send('/chat', { 'x-tenant': 'b', 'x-tokens': '900' })).body.route).toMatchObject({
         route: 'primary',
         key: 'b',
       });
       expect((await send('/chat')).body.route.route).toBe('primary');
       expect((await guard.info('a')).guard.windows[0]!.windowUsageTokens).toBe(1_000);
+      expect((await guard.info()).guard.windows[0]!.windowUsageTokens).toBe(1_900);
+      // The upstream's budget (the account) binds every tenant, whatever its own share.
+      await send('/chat', { 'x-tokens': '600' });
+      expect((await send('/chat', { 'x-tenant': 'c' })).body.route).toMatchObject({
+        route: 'fallback',
+        reason: 'budget_exhausted',
+      });
+    });
+
+    it('holds every tenant on a cap error one tenant met, and lets one probe for the account end it', async () => {
+      const { guard, send, clock } = setup({ keyHeader: 'x-tenant' });
+      await send('/chat', { 'x-tenant': 'a', 'x-status': '429' });
+      for (const tenant of ['a', 'b', undefined]) {
+        const headers: Record<string, string> = tenant === undefined ? {} : { 'x-tenant': tenant };
+        expect((await send('/chat', headers)).body.route).toMatchObject({
+          route: 'fallback',
+          reason: 'cap_error',
+        });
+      }
+      expect((await guard.info()).guard.windows[0]!.capErrorActive).toBe(true);
+      clock.advance(60_000);
+      const probe = (await send('/chat', { 'x-tenant': 'b', 'x-tokens': '5' })).body.route;
+      expect(probe).toMatchObject({ route: 'primary', probe: true, reason: 'probe', key: 'b' });
+      for (const tenant of ['a', 'c']) {
+        expect((await send('/chat', { 'x-tenant': tenant })).body.route).toMatchObject({
+          route: 'primary',
+          probe: false,
+        });
+      }
+    });
+
+    it("keeps a cap error to the tenant that met it with capScope: 'key'", async () => {
+      const { guard, send } = setup({ keyHeader: 'x-tenant', capScope: 'key' });
+      await send('/chat', { 'x-tenant': 'a', 'x-status': '429' });
+      expect((await send('/chat', { 'x-tenant': 'a' })).body.route).toMatchObject({
+        route: 'fallback',
+        reason: 'cap_error',
+      });
+      expect((await send('/chat', { 'x-tenant': 'b' })).body.route.route).toBe('primary');
+      expect((await guard.info()).guard.state).toBe('within_quota');
     });
 
     it('bounds tenants and their key length', async () => {

@@ -17,7 +17,7 @@ describe('MemoryStore', () => {
   it('bounds the tenants it keeps, evicting the least recently used, and counts it', () => {
     const store = new MemoryStore({ maxKeys: 2 });
     const log = captureLogger();
-    store.define('u', { windows: [{ window: '1h', budget: 10 }], logger: log.logger });
+    store.define('u', { windows: [{ window: '1h', budget: 1_000, tenantBudget: 10 }], logger: log.logger });
     store.record({ upstream: 'u', key: 'a' }, 10);
     store.record({ upstream: 'u', key: 'b' }, 10);
     store.decide({ upstream: 'u', key: 'a' }); // a is now the most recently used
@@ -33,7 +33,11 @@ describe('MemoryStore', () => {
 
   it('looks tenants up without creating or evicting them', () => {
     const store = new MemoryStore({ maxKeys: 2 });
-    store.define('u', { windows: [{ window: '1h', budget: 10 }], logger: captureLogger().logger });
+    store.define('u', {
+      windows: [{ window: '1h', budget: 10 }],
+      capScope: 'key',
+      logger: captureLogger().logger,
+    });
     store.capError({ upstream: 'u', key: 'a' });
     store.record({ upstream: 'u', key: 'b' }, 7);
     for (let i = 0; i < 100; i++) {
