@@ -27,7 +27,14 @@ export { QuotaGuard, type QuotaGuardInfo } from './core/quota-guard.js';
 export { parseRetryAfter } from './core/retry-after.js';
 export { UpstreamGuard, type UpstreamInfo } from './core/upstream-guard.js';
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from './stores/memory-store.js';
-export type { Awaitable, CapScope, GuardTarget, QuotaStore, StoreDefinition, StoreStats } from './stores/store.js';
+export type {
+  Awaitable,
+  CapScope,
+  GuardTarget,
+  QuotaStore,
+  StoreDefinition,
+  StoreStats,
+} from './stores/store.js';
 export { type ClassifyInput, classifyUpstreamError, type UpstreamErrorClass } from './usage/classify.js';
 export type { HeadersLike } from './usage/headers.js';
 export { usageFromJson } from './usage/json-usage.js';

@@ -3,6 +3,7 @@ import { describeValue } from '../core/errors.js';
 import type { ResolvedWindow } from '../core/options.js';
 import type { GuardTarget, QuotaStore } from '../stores/store.js';
 import { withTimeout } from './awaitable.js';
+import type { RouteBudget } from './budgets.js';
 import type { BaselineLoader } from './options.js';
 import type { ProblemLog } from './problems.js';
 
@@ -23,6 +24,8 @@ export class Baselines {
     private readonly problems: ProblemLog,
     private readonly timeoutMs: number,
     maxKeys: number,
+    /** The route budgets, as they are added: a tenant's share of each starts from its baseline too. */
+    private readonly budgets: ReadonlyMap<string, RouteBudget>,
   ) {
     this.tenants = new LRUCache({ max: maxKeys });
   }
@@ -37,14 +40,23 @@ export class Baselines {
     return loading;
   }
 
-  /** Every window of one target (the shared one for `undefined`), in parallel; never rejects. */
+  /**
+   * Every window of one target (the shared one for `undefined`), in parallel; never rejects. A
+   * tenant's share of each route budget is loaded with the tenant's windows.
+   */
   async load(key: string | undefined): Promise<void> {
     const target: GuardTarget =
       key === undefined ? { upstream: this.upstream } : { upstream: this.upstream, key };
-    await Promise.all(this.windows.map((w) => this.loadWindow(target, w, key, undefined)));
+    const loads = this.windows.map((w) => this.loadWindow(target, w, key, undefined));
+    if (key !== undefined) {
+      for (const b of this.budgets.values()) {
+        loads.push(this.loadWindow({ upstream: b.storeName, key }, b.window, key, b.name));
+      }
+    }
+    await Promise.all(loads);
   }
 
-  /** A route budget's window (its shared budget; tenants' route budgets start empty). */
+  /** A route budget's window, the budget's shared share (tenants' shares load on first sight). */
   loadBudget(name: string, storeName: string, window: ResolvedWindow): Promise<void> {
     return this.loadWindow({ upstream: storeName }, window, undefined, name);
   }

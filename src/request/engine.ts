@@ -75,6 +75,7 @@ export class QuotaEngine<Ctx> {
           this.problems,
           options.baselineTimeoutMs,
           options.maxKeys,
+          this.budgets,
         )
       : undefined;
     const callbacks: RouteCallbacks = {

@@ -7,11 +7,12 @@ import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
+import type { WindowOptions } from '../../src/index.js';
 import type { AppSpec, Harness, SharedOptions, TestApp } from './apps.js';
 import { scenarioSetup } from './setup.js';
 
 /** A large account budget and 1,000 tokens per tenant: only the tenant's own window trips. */
-const TENANT_WINDOWS = [{ window: '5h', budget: 1_000_000, tenantBudget: 1_000 }];
+const TENANT_WINDOWS: WindowOptions[] = [{ window: '5h', budget: 1_000_000, tenantBudget: 1_000 }];
 
 const S = 1_000;
 const M = 60 * S;

@@ -224,6 +224,34 @@ export function describeAdapterScenarios(harness: Harness): void {
       expect(info.budgets[0]!.window.windowUsageTokens).toBe(99);
     });
 
+    it('loads a tenant’s share of a route budget from its baseline on first sight', async () => {
+      const asked: unknown[] = [];
+      const { send } = setup(
+        {
+          keyHeader: 'x-tenant',
+          windows: [{ window: '5h', budget: 1_000_000 }],
+          loadBaseline: (req) => {
+            asked.push(req);
+            return req.key === 'heavy' && req.budget === 'small' ? 99 : 0;
+          },
+        },
+        { budget: { window: '1h', budget: 100, name: 'small' } },
+      );
+      expect((await send('/budgeted', { 'x-tenant': 'heavy' })).body.route).toMatchObject({
+        route: 'fallback',
+        reason: 'route_budget_exhausted',
+        key: 'heavy',
+      });
+      expect((await send('/budgeted', { 'x-tenant': 'light' })).body.route.route).toBe('primary');
+      expect(asked).toContainEqual({
+        upstream: 'anthropic',
+        window: '1h',
+        windowMs: 1 * H,
+        key: 'heavy',
+        budget: 'small',
+      });
+    });
+
     it('a route budget that refuses gives the upstream’s probe slot back', async () => {
       const { guard, clock, send } = setup(
         { windows: [{ window: '5h', budget: 0 }] },

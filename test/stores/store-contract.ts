@@ -199,7 +199,7 @@ export function describeStoreContract(name: string, makeStore: StoreFactory): vo
     });
 
     describe('tenants', () => {
-      const tenantWindows = {
+      const tenantWindows: Partial<StoreDefinition> = {
         windows: [
           { window: '5h', budget: 1_000, tenantBudget: 400 },
           { window: '7d', budget: 10_000 },
@@ -274,7 +274,17 @@ export function describeStoreContract(name: string, makeStore: StoreFactory): vo
 
       it('keeps hostile keys apart, and looks up an unknown tenant without keeping it', async () => {
         const { store, target } = await setup(tenantWindows);
-        const keys = ['{', '}', ':', '*', 'a\nb', 'x'.repeat(10_000), '__proto__', 'constructor', '{primary-llm}'];
+        const keys = [
+          '{',
+          '}',
+          ':',
+          '*',
+          'a\nb',
+          'x'.repeat(10_000),
+          '__proto__',
+          'constructor',
+          '{primary-llm}',
+        ];
         for (const [i, key] of keys.entries()) await store.record({ ...target, key }, i + 1);
         for (const [i, key] of keys.entries()) {
           expect(await usage(store, { ...target, key })).toEqual([i + 1, i + 1]);
