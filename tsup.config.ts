@@ -7,6 +7,7 @@ export default defineConfig({
     express: 'src/adapters/express.ts',
     koa: 'src/adapters/koa.ts',
     prometheus: 'src/prometheus.ts',
+    redis: 'src/redis.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

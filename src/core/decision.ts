@@ -12,6 +12,8 @@ export type QuotaState = 'within_quota' | 'quota_exceeded';
  *   succeeds the guard returns to `within_quota`, and the next decision trips it again while usage
  *   is still over the line: one request per probe interval reaches the primary this way.
  * - `disabled`: the guard is disabled and always answers primary.
+ * - `store_unavailable`: a shared store (Redis) could not be asked in time; a guard in this
+ *   process answered, carrying on from the last shared state it saw.
  */
 export type DecisionReason =
   | 'within_quota'
@@ -20,7 +22,8 @@ export type DecisionReason =
   | 'cap_error'
   | 'probe'
   | 'probe_over_budget'
-  | 'disabled';
+  | 'disabled'
+  | 'store_unavailable';
 
 /** Why a window changed state, as reported by `stateChange` events. */
 export type TransitionReason =

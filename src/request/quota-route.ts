@@ -7,9 +7,10 @@ import type { UpstreamOutcome } from './outcome.js';
 /**
  * Why a request was routed where it was: the core's reasons, plus
  * - `route_budget_exhausted`: the route's own budget (`guard.budget(...)`) refused it;
- * - `store_unavailable`: the store failed, and `onStoreError` chose the route.
+ * - `store_unavailable`: the store failed, and `onStoreError` chose the route; or a shared store
+ *   could not be reached in time and its local guard answered.
  */
-export type RouteReason = DecisionReason | 'route_budget_exhausted' | 'store_unavailable';
+export type RouteReason = DecisionReason | 'route_budget_exhausted';
 
 /**
  * The decision a request carries: `req.quotaRoute` (Express), `ctx.state.quotaRoute` (Koa).

@@ -25,6 +25,8 @@ try {
     'express@5',
     'koa@3',
     'prom-client@15',
+    'ioredis@5',
+    'redis@5',
     '@types/express@5',
     '@types/koa@3',
     '@types/node@20',
@@ -82,7 +84,46 @@ try {
     join(work, 'metrics.cjs'),
     `const { Registry } = require('prom-client');\nconst { quotaGuard: expressGuard } = require('quota-guard/express');\nconst { registerQuotaMetrics } = require('quota-guard/prometheus');\n(async () => {${metrics}})();`,
   );
-  for (const file of ['esm.mjs', 'cjs.cjs', 'adapters.mjs', 'adapters.cjs', 'metrics.mjs', 'metrics.cjs']) {
+  // The Redis store against the Redis server CI runs, with either client.
+  const redis = `
+    const io = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { enableOfflineQueue: false, lazyConnect: true });
+    await io.connect();
+    const node = createClient({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true });
+    await node.connect();
+    const prefix = 'qg-dist:' + process.pid + ':';
+    for (const client of [io, node]) {
+      const store = new RedisStore({ client, prefix });
+      store.define('u', { windows: [{ window: '1h', budget: 100 }] });
+      await store.record({ upstream: 'u' }, 3);
+      if ((await store.decide({ upstream: 'u' })).route !== 'primary') throw new Error('redis decide');
+      store.close();
+    }
+    // Both stores wrote to one shared window.
+    const shared = new RedisStore({ client: io, prefix });
+    shared.define('u', { windows: [{ window: '1h', budget: 100 }] });
+    const usage = (await shared.info({ upstream: 'u' })).windows[0].windowUsageTokens;
+    if (usage !== 6) throw new Error('redis shared usage ' + usage);
+    io.disconnect();
+    await node.quit();
+    console.log('ok');`;
+  writeFileSync(
+    join(work, 'redis.mjs'),
+    `import { Redis } from 'ioredis';\nimport { createClient } from 'redis';\nimport { RedisStore } from 'quota-guard/redis';\n${redis}`,
+  );
+  writeFileSync(
+    join(work, 'redis.cjs'),
+    `const { Redis } = require('ioredis');\nconst { createClient } = require('redis');\nconst { RedisStore } = require('quota-guard/redis');\n(async () => {${redis}})();`,
+  );
+  for (const file of [
+    'esm.mjs',
+    'cjs.cjs',
+    'adapters.mjs',
+    'adapters.cjs',
+    'metrics.mjs',
+    'metrics.cjs',
+    'redis.mjs',
+    'redis.cjs',
+  ]) {
     const out = run('node', [file]).trim();
     if (out !== 'ok') throw new Error(`${file} printed ${out}`);
     console.log(`dist: ${file} imports and runs`);
@@ -103,7 +144,14 @@ export { i, route };
 import Koa from 'koa';
 import { quotaGuard } from 'quota-guard/express';
 import { quotaGuard as koaQuotaGuard, type QuotaRoute } from 'quota-guard/koa';
+import { RedisStore } from 'quota-guard/redis';
+import { Redis } from 'ioredis';
+import { createClient } from 'redis';
+const shared = new RedisStore({ client: new Redis({ lazyConnect: true, enableOfflineQueue: false }), prefix: 'qg:' });
+const alsoShared = new RedisStore({ client: createClient({ disableOfflineQueue: true }) });
 const app = express();
+app.use(quotaGuard({ upstream: 'openai', windows: [{ window: '1d', budget: 1 }], store: shared, capScope: 'key' }));
+void alsoShared;
 const guard = quotaGuard({ upstream: 'anthropic', windows: [{ window: '5h', budget: 1 }], usage: (res) => res.locals.tokens as number });
 app.use(guard);
 app.post('/', guard.budget({ window: '1h', budget: 10 }), (req, res) => {

@@ -40,6 +40,7 @@ const SOURCES: Record<string, string> = {
   'quota-guard/express': 'src/adapters/express.ts',
   'quota-guard/koa': 'src/adapters/koa.ts',
   'quota-guard/prometheus': 'src/prometheus.ts',
+  'quota-guard/redis': 'src/redis.ts',
 };
 
 /** What a snippet without imports of its own runs after: the README's first example. */

@@ -1,0 +1,147 @@
+import type { QuotaState, StateChangeEvent, TransitionReason } from '../../core/decision.js';
+import { escapeForLog } from '../../core/errors.js';
+import { consoleLogger, type Logger } from '../../core/logger.js';
+import {
+  type ResolvedWindow,
+  resolveUpstreamOptions,
+  tenantGuardOptions,
+  type UpstreamGuardOptions,
+} from '../../core/options.js';
+import type { CapScope, GuardTarget } from '../store.js';
+import type { UpstreamKeys } from './keys.js';
+
+/** One guard's part of a script call: its keys and its windows' numbers. */
+export interface GuardCall {
+  keys: string[];
+  args: string[];
+  /** The tenant's key; undefined for the upstream's own guard. */
+  key: string | undefined;
+  windows: readonly ResolvedWindow[];
+}
+
+/** Everything about one upstream the store needs on each call, worked out once at `define`. */
+export class UpstreamDefinition {
+  readonly windows: readonly ResolvedWindow[];
+  readonly tenantWindows: readonly ResolvedWindow[];
+  readonly enabled: boolean;
+  readonly logger: Logger;
+  private readonly sharedCall: GuardCall;
+  private readonly sharedArgs: string[];
+  private readonly tenantArgs: string[];
+  /** The next record sequence number of this instance for this upstream. */
+  seq = 0;
+
+  constructor(
+    readonly name: string,
+    readonly options: UpstreamGuardOptions,
+    readonly capScope: CapScope,
+    readonly keys: UpstreamKeys,
+  ) {
+    const resolved = resolveUpstreamOptions(options);
+    this.windows = resolved.windows;
+    this.tenantWindows = resolveUpstreamOptions(tenantGuardOptions(options, '')).windows;
+    this.enabled = resolved.settings.enabled;
+    this.logger = options.logger ?? consoleLogger;
+    this.sharedArgs = windowArgs(this.windows);
+    this.tenantArgs = windowArgs(this.tenantWindows);
+    this.sharedCall = {
+      keys: keys.keysOf(
+        's',
+        this.windows.map((w) => w.windowMs),
+      ),
+      args: this.sharedArgs,
+      key: undefined,
+      windows: this.windows,
+    };
+  }
+
+  /** The upstream's own guard. */
+  shared(): GuardCall {
+    return this.sharedCall;
+  }
+
+  /** A tenant's guard. */
+  tenant(key: string): GuardCall {
+    return {
+      keys: this.keys.keysOf(
+        this.keys.guard(key),
+        this.tenantWindows.map((w) => w.windowMs),
+      ),
+      args: this.tenantArgs,
+      key,
+      windows: this.tenantWindows,
+    };
+  }
+
+  /** The guards a decision, a record or a success touch: the upstream's, and the tenant's. */
+  both(target: GuardTarget): GuardCall[] {
+    return target.key === undefined ? [this.sharedCall] : [this.sharedCall, this.tenant(target.key)];
+  }
+
+  /** The one guard a look-up, a baseline, a reset or a resume is about. */
+  one(target: GuardTarget): GuardCall {
+    return target.key === undefined ? this.sharedCall : this.tenant(target.key);
+  }
+
+  /** The guard a cap error goes to: the account's, or the tenant's with `capScope: 'key'`. */
+  capped(target: GuardTarget): GuardCall {
+    return this.capScope === 'key' ? this.one(target) : this.sharedCall;
+  }
+
+  /**
+   * Logs and emits the state changes a script reported (`guard:window:to:reason:usage`, 1-based),
+   * as the core guard would have: one warn line each, and `onStateChange`.
+   */
+  changed(calls: readonly GuardCall[], changes: string, at: number): void {
+    if (changes === '') return;
+    for (const change of changes.split(',')) {
+      const [g, i, to, reason, usage] = change.split(':');
+      const call = calls[Number(g) - 1];
+      const window = call?.windows[Number(i) - 1];
+      const key = call?.key;
+      if (window === undefined) continue;
+      const usageTokens = Number(usage);
+      const from: QuotaState = to === 'within_quota' ? 'quota_exceeded' : 'within_quota';
+      const percent =
+        window.budget > 0
+          ? ` at ${((usageTokens / window.budget) * 100).toFixed(1)}% of ${window.budget}`
+          : '';
+      this.logger.warn(`${this.prefix(key, window.label)}: ${from} → ${to} (${reason}${percent})`);
+      const event: StateChangeEvent = {
+        name: this.name,
+        ...(key === undefined ? {} : { key }),
+        window: window.label,
+        from,
+        to: to as QuotaState,
+        reason: reason as TransitionReason,
+        at,
+        usageTokens,
+        budgetTokens: window.budget,
+      };
+      this.options.onStateChange?.(event);
+    }
+  }
+
+  /** `quota-guard [anthropic key 'a'/5h]`, names and keys escaped, as the core guard writes it. */
+  prefix(key: string | undefined, label?: string): string {
+    let who = escapeForLog(this.name, 64);
+    if (key !== undefined) who += ` key '${escapeForLog(key, 64)}'`;
+    return `quota-guard [${who}${label === undefined ? '' : `/${label}`}]`;
+  }
+}
+
+function windowArgs(windows: readonly ResolvedWindow[]): string[] {
+  const args = [String(windows.length)];
+  for (const w of windows) {
+    // Exact mode (`resolution: 0`) is kept as 1 ms slots: the same expiry for whole milliseconds.
+    const resolution = Math.max(1, Math.ceil(w.resolutionMs));
+    args.push(
+      String(w.windowMs),
+      String(resolution),
+      String(w.budget),
+      String(w.line),
+      String(w.probeIntervalMs),
+    );
+  }
+  return args;
+}

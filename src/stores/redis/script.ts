@@ -1,0 +1,378 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The one Lua script every call of `RedisStore` runs: the core's window state machine
+ * (`core/window-guard.ts`, `core/sliding-window.ts` in slot mode), kept in Redis, run
+ * atomically, on the server's time. One script, dispatched on its first argument, so one SHA is
+ * loaded (by the first `EVAL` after `NOSCRIPT`) and every call is one `EVALSHA`.
+ *
+ * Layout of a call:
+ * - KEYS: for each guard (the upstream's, then the tenant's when the call is about one), its
+ *   state hash then one list per window; then the op's extra key (the record marker, the baseline
+ *   marker), if any.
+ * - ARGV: op, now (`0`: the server's `TIME`), guard count, then for each guard its window count
+ *   and five numbers per window (windowMs, resolutionMs, budget, line, probeIntervalMs), then
+ *   the op's own arguments.
+ *
+ * State hash of a guard: `ep` (epoch counter) and `last` (latest time seen: time never runs
+ * backwards for a guard), and per window i: `x` (exceeded), `e` (epoch of the exceeded period),
+ * `lp` (last probe), `ce` (cap error), `pi` (probe interval), `ga`/`gp`/`ge` (last probe grant:
+ * at, previous last probe, epoch), `t` (total), `v` (version of the slots), `ra`/`rv` (cached
+ * retry time and the version it was computed at). A window's list holds its slots, oldest first,
+ * as `"<slot end>:<tokens>"`.
+ */
+export const SCRIPT = `
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function fmt(n) return string.format('%.0f', n) end
+
+local guards = {}
+local a = 4
+local k = 1
+for g = 1, tonumber(ARGV[3]) do
+  local n = tonumber(ARGV[a]); a = a + 1
+  local guard = { key = KEYS[k], w = {}, dirty = {}, touched = false }
+  k = k + 1
+  for i = 1, n do
+    guard.w[i] = { key = KEYS[k], ms = tonumber(ARGV[a]), res = tonumber(ARGV[a + 1]),
+      budget = tonumber(ARGV[a + 2]), line = tonumber(ARGV[a + 3]), pi = tonumber(ARGV[a + 4]) }
+    k = k + 1; a = a + 5
+  end
+  local raw = redis.call('HGETALL', guard.key)
+  local st = {}
+  for j = 1, #raw, 2 do st[raw[j]] = tonumber(raw[j + 1]) end
+  guard.st = st
+  guards[g] = guard
+end
+local extra = KEYS[k]
+local shared = guards[1]
+-- One clock per upstream: a server whose clock steps back does not move a window back.
+if op ~= 'info' and (shared.st.last or 0) > now then now = shared.st.last end
+
+local function get(g, f) return g.st[f] or 0 end
+local function set(g, f, v) g.st[f] = v; g.dirty[f] = true; g.touched = true end
+
+local changes = {}
+local function change(gi, i, to, reason)
+  local g = guards[gi]
+  changes[#changes + 1] = gi .. ':' .. i .. ':' .. to .. ':' .. reason .. ':' .. fmt(get(g, 't' .. i))
+end
+
+local function split(item)
+  local c = string.find(item, ':', 1, true)
+  return tonumber(string.sub(item, 1, c - 1)), tonumber(string.sub(item, c + 1))
+end
+
+-- Drops slots whose end is at or before now - window; returns the total.
+local function expire(g, i)
+  local w = g.w[i]
+  local total = get(g, 't' .. i)
+  if total == 0 then return 0 end
+  local cutoff = now - w.ms
+  while true do
+    local first = redis.call('LINDEX', w.key, 0)
+    if not first then total = 0; break end
+    local stamp, tokens = split(first)
+    if stamp > cutoff then break end
+    redis.call('LPOP', w.key)
+    total = total - tokens
+    set(g, 'v' .. i, get(g, 'v' .. i) + 1)
+  end
+  if total ~= get(g, 't' .. i) then set(g, 't' .. i, total) end
+  return total
+end
+
+local function add(g, i, at, tokens)
+  local w = g.w[i]
+  local stamp = (math.floor(at / w.res) + 1) * w.res
+  if stamp <= now - w.ms then return end
+  local last = redis.call('LINDEX', w.key, -1)
+  local lastStamp = -1
+  local lastTokens = 0
+  if last then lastStamp, lastTokens = split(last) end
+  if stamp > lastStamp then
+    redis.call('RPUSH', w.key, fmt(stamp) .. ':' .. fmt(tokens))
+  elseif stamp == lastStamp then
+    redis.call('LSET', w.key, -1, fmt(stamp) .. ':' .. fmt(lastTokens + tokens))
+  else
+    -- An older entry (a baseline, a replayed record): filed under its own slot, in order.
+    local items = redis.call('LRANGE', w.key, 0, -1)
+    for j = 1, #items do
+      local s, n = split(items[j])
+      if s == stamp then
+        redis.call('LSET', w.key, j - 1, fmt(s) .. ':' .. fmt(n + tokens)); break
+      elseif s > stamp then
+        redis.call('LINSERT', w.key, 'BEFORE', items[j], fmt(stamp) .. ':' .. fmt(tokens)); break
+      end
+    end
+  end
+  set(g, 't' .. i, get(g, 't' .. i) + tokens)
+  set(g, 'v' .. i, get(g, 'v' .. i) + 1)
+end
+
+local function enterExceeded(gi, i, reason)
+  local g = guards[gi]
+  local ep = get(g, 'ep') + 1
+  set(g, 'ep', ep)
+  set(g, 'x' .. i, 1); set(g, 'e' .. i, ep); set(g, 'lp' .. i, now)
+  set(g, 'ce' .. i, 0); set(g, 'pi' .. i, g.w[i].pi)
+  change(gi, i, 'quota_exceeded', reason)
+end
+
+local function enterWithin(gi, i, reason)
+  local g = guards[gi]
+  set(g, 'x' .. i, 0); set(g, 'ce' .. i, 0)
+  change(gi, i, 'within_quota', reason)
+end
+
+-- The earliest time usage is below the line if nothing more comes; cached by slot version.
+local function retryAt(g, i)
+  local w = g.w[i]
+  if get(g, 'ce' .. i) == 1 or w.budget == 0 then return get(g, 'lp' .. i) + get(g, 'pi' .. i) end
+  local version = get(g, 'v' .. i)
+  if g.st['rv' .. i] == version and g.st['rl' .. i] == w.line then
+    return math.max(get(g, 'ra' .. i), now)
+  end
+  local remaining = get(g, 't' .. i)
+  local at = now
+  if remaining >= w.line then
+    for _, item in ipairs(redis.call('LRANGE', w.key, 0, -1)) do
+      local s, n = split(item)
+      remaining = remaining - n
+      if remaining < w.line then at = s + w.ms; break end
+    end
+  end
+  set(g, 'ra' .. i, at); set(g, 'rv' .. i, version); set(g, 'rl' .. i, w.line)
+  return math.max(at, now)
+end
+
+-- Verdicts: 0 allow, 1 allowed because usage dropped, 2 probe due, 3 refuse.
+local function evaluate(gi, i)
+  local g = guards[gi]
+  local w = g.w[i]
+  if get(g, 'x' .. i) == 0 then
+    -- Below the line even before expiry: nothing can trip, no slot to read.
+    if w.budget == 0 or get(g, 't' .. i) < w.line then return 0 end
+    if expire(g, i) >= w.line then enterExceeded(gi, i, 'budget_exhausted'); return 3 end
+    return 0
+  end
+  local total = expire(g, i)
+  if get(g, 'ce' .. i) == 0 and w.budget > 0 and total < w.line then
+    enterWithin(gi, i, 'usage_dropped'); return 1
+  end
+  if now - get(g, 'lp' .. i) >= get(g, 'pi' .. i) then return 2 end
+  return 3
+end
+
+local function persist()
+  for _, g in ipairs(guards) do
+    if g.touched then
+      local args = {}
+      for f in pairs(g.dirty) do args[#args + 1] = f; args[#args + 1] = fmt(g.st[f]) end
+      if #args > 0 then redis.call('HSET', g.key, unpack(args)) end
+      -- Every key expires on its own: a little after its longest window, or its cap error's next probe.
+      local ttl = 0
+      for i, w in ipairs(g.w) do
+        ttl = math.max(ttl, w.ms)
+        if get(g, 'x' .. i) == 1 then ttl = math.max(ttl, get(g, 'lp' .. i) + get(g, 'pi' .. i) - now) end
+      end
+      ttl = ttl + 60000
+      redis.call('PEXPIRE', g.key, ttl)
+      for _, w in ipairs(g.w) do redis.call('PEXPIRE', w.key, ttl) end
+    end
+  end
+  if shared.touched and (shared.st.last or 0) < now then
+    redis.call('HSET', shared.key, 'last', fmt(now))
+  end
+end
+
+local function epochs()
+  local out = {}
+  for gi, g in ipairs(guards) do out[gi] = fmt(get(g, 'ep')) end
+  return table.concat(out, ',')
+end
+
+local arg = a
+if op == 'decide' then
+  local refused, due, recovered = false, false, false
+  for gi, g in ipairs(guards) do
+    for i = 1, #g.w do
+      local v = evaluate(gi, i)
+      if v == 3 then refused = true elseif v == 2 then due = true elseif v == 1 then recovered = true end
+    end
+  end
+  local route, probe, reason, bind, at = 'primary', 0, 'within_quota', '', 0
+  if refused then
+    route = 'fallback'
+    local best = nil
+    for gi, g in ipairs(guards) do
+      for i = 1, #g.w do
+        if get(g, 'x' .. i) == 1 then
+          local r = retryAt(g, i)
+          if best == nil or r > at then
+            best = true; at = r; bind = gi .. ':' .. i
+            reason = get(g, 'ce' .. i) == 1 and 'cap_error' or 'budget_exhausted'
+          end
+        end
+      end
+    end
+  elseif due then
+    probe = 1
+    reason = 'probe_over_budget'
+    for _, g in ipairs(guards) do
+      for i = 1, #g.w do
+        if get(g, 'x' .. i) == 1 then
+          set(g, 'ga' .. i, now); set(g, 'gp' .. i, get(g, 'lp' .. i)); set(g, 'ge' .. i, get(g, 'e' .. i))
+          set(g, 'lp' .. i, now)
+          if get(g, 'ce' .. i) == 1 then reason = 'probe' end
+        end
+      end
+    end
+  elseif recovered then
+    reason = 'usage_dropped'
+  end
+  persist()
+  -- The totals each window had, for the local guard that answers if Redis goes away.
+  local seen = {}
+  for _, g in ipairs(guards) do
+    for i = 1, #g.w do
+      seen[#seen + 1] = fmt(get(g, 't' .. i)) .. ':' .. fmt(get(g, 'x' .. i) * (1 + get(g, 'ce' .. i)))
+    end
+  end
+  return { route, probe, reason, fmt(now), epochs(), bind, fmt(at), table.concat(seen, ','),
+    table.concat(changes, ',') }
+end
+
+if op == 'record' then
+  -- ARGV: instance sequence number, then (at, tokens) pairs; at 0 is now. A sequence number at
+  -- or below the one the marker holds was applied already: a replay of a write whose reply was
+  -- lost is not counted twice.
+  local seq = tonumber(ARGV[arg])
+  local applied = tonumber(redis.call('GET', extra) or '0')
+  if seq <= applied then return { 0, fmt(now), '' } end
+  for j = arg + 1, #ARGV, 2 do
+    local at = tonumber(ARGV[j])
+    if at == 0 or at > now then at = now end
+    for _, g in ipairs(guards) do
+      for i = 1, #g.w do expire(g, i); add(g, i, at, tonumber(ARGV[j + 1])) end
+    end
+  end
+  local ttl = 0
+  for _, w in ipairs(shared.w) do ttl = math.max(ttl, w.ms) end
+  redis.call('SET', extra, fmt(seq), 'PX', ttl + 60000)
+  persist()
+  return { 1, fmt(now), table.concat(changes, ',') }
+end
+
+if op == 'success' then
+  -- ARGV: one epoch per guard; -1 for a success without its decision (ends any period).
+  for gi, g in ipairs(guards) do
+    local epoch = tonumber(ARGV[arg + gi - 1])
+    for i = 1, #g.w do
+      if get(g, 'x' .. i) == 1 and (epoch < 0 or epoch >= get(g, 'e' .. i)) then
+        enterWithin(gi, i, epoch < 0 and 'primary_success' or 'probe_success')
+      end
+    end
+  end
+  persist()
+  return { 1, fmt(now), table.concat(changes, ',') }
+end
+
+if op == 'cap' then
+  -- ARGV: raw retry delay (-1: none), window index (0: all). One guard.
+  local retry = tonumber(ARGV[arg])
+  local only = tonumber(ARGV[arg + 1])
+  for i = 1, #shared.w do
+    if only == 0 or only == i then
+      if get(shared, 'x' .. i) == 0 then enterExceeded(1, i, 'cap_error') end
+      set(shared, 'ce' .. i, 1)
+      if retry >= 0 then
+        set(shared, 'pi' .. i, math.min(math.max(retry * 11 / 10, shared.w[i].pi), 9007199254740991))
+      end
+    end
+  end
+  persist()
+  return { 1, fmt(now), table.concat(changes, ',') }
+end
+
+if op == 'release' then
+  -- ARGV: the probe's grant time. Only the latest grant of the same period is undone.
+  local at = tonumber(ARGV[arg])
+  for _, g in ipairs(guards) do
+    for i = 1, #g.w do
+      if get(g, 'x' .. i) == 1 and get(g, 'ga' .. i) == at and get(g, 'ge' .. i) == get(g, 'e' .. i)
+        and get(g, 'lp' .. i) == at then
+        set(g, 'lp' .. i, get(g, 'gp' .. i)); set(g, 'ga' .. i, -1)
+      end
+    end
+  end
+  persist()
+  return { 1, fmt(now), '' }
+end
+
+if op == 'baseline' then
+  -- ARGV: window index, instance id, then (at, tokens) pairs; a negative at is that long before
+  -- now. Once per window across instances: the first instance marks the window (for as long as
+  -- its usage can count); another instance, seeing the mark, loads nothing.
+  local i = tonumber(ARGV[arg])
+  local instance = ARGV[arg + 1]
+  if not redis.call('SET', extra, instance, 'NX', 'PX', shared.w[i].ms) then
+    if redis.call('GET', extra) ~= instance then return { 0, fmt(now), '' } end
+  end
+  expire(shared, i)
+  for j = arg + 2, #ARGV, 2 do
+    local at = tonumber(ARGV[j])
+    if at < 0 then at = now + at end
+    if at > now then at = now end
+    add(shared, i, at, tonumber(ARGV[j + 1]))
+  end
+  persist()
+  return { 1, fmt(now), '' }
+end
+
+if op == 'reset' or op == 'resume' then
+  for i = 1, #shared.w do
+    if op == 'reset' then
+      redis.call('DEL', shared.w[i].key)
+      set(shared, 't' .. i, 0); set(shared, 'v' .. i, get(shared, 'v' .. i) + 1)
+    end
+    if get(shared, 'x' .. i) == 1 then enterWithin(1, i, op) end
+  end
+  persist()
+  return { 1, fmt(now), table.concat(changes, ',') }
+end
+
+if op == 'info' then
+  -- Read only: a look-up never creates a key nor moves a TTL.
+  local out = { fmt(now) }
+  for i, w in ipairs(shared.w) do
+    local total = 0
+    local items = redis.call('LRANGE', w.key, 0, -1)
+    local live = 0
+    for _, item in ipairs(items) do
+      local s, n = split(item)
+      if s > now - w.ms then total = total + n; live = live + 1 end
+    end
+    shared.st['t' .. i] = total
+    local exceeded = get(shared, 'x' .. i)
+    local retry = ''
+    local nextProbe = ''
+    if exceeded == 1 then
+      nextProbe = fmt(get(shared, 'lp' .. i) + get(shared, 'pi' .. i))
+      retry = fmt(retryAt(shared, i))
+    end
+    out[#out + 1] = table.concat({ fmt(total), fmt(exceeded), fmt(get(shared, 'ce' .. i)), nextProbe, retry,
+      fmt(live) }, ':')
+  end
+  return out
+end
+
+return redis.error_reply('quota-guard: unknown op ' .. tostring(op))
+`;
+
+/** The script's SHA-1, as `EVALSHA` wants it. */
+export const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');

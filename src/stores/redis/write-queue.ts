@@ -1,0 +1,111 @@
+import type { Logger } from '../../core/logger.js';
+
+/** One write that must reach Redis: sent again, in order, until Redis takes it. */
+export interface QueuedWrite {
+  /** Sends the write with the arguments it was first sent with (its sequence number, its time). */
+  send(): Promise<unknown>;
+  /** Tokens the write carries (0 for a cap error or a success): counted if it must be dropped. */
+  tokens: number;
+}
+
+/** What the queue holds and has lost, for `stats()`. */
+export interface WriteQueueStats {
+  /** Writes waiting for Redis. */
+  pending: number;
+  /** Writes dropped because the queue was full, and the tokens they carried. */
+  droppedWrites: number;
+  droppedTokens: number;
+}
+
+/**
+ * Writes whose fate is unknown (Redis down, or slower than the store's timeout), kept in order
+ * and sent again when Redis answers. Order matters: a record's sequence number is applied only
+ * if it is above the last one Redis applied for this instance, so nothing may overtake a write
+ * still in the queue. While anything waits here, new writes queue behind it.
+ */
+export class WriteQueue {
+  private readonly queue: QueuedWrite[] = [];
+  private flushing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private droppedWrites = 0;
+  private droppedTokens = 0;
+  private warnedFull = false;
+
+  constructor(
+    private readonly max: number,
+    private readonly retryMs: number,
+    private readonly timeout: <T>(promise: Promise<T>) => Promise<T>,
+    private readonly logger: Logger,
+    /** Told whether Redis took a write, so the store knows when it is back. */
+    private readonly onResult: (ok: boolean, error?: unknown) => void,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  stats(): WriteQueueStats {
+    return {
+      pending: this.queue.length,
+      droppedWrites: this.droppedWrites,
+      droppedTokens: this.droppedTokens,
+    };
+  }
+
+  push(write: QueuedWrite): void {
+    if (this.queue.length >= this.max) {
+      const dropped = this.queue.shift()!;
+      this.droppedWrites++;
+      this.droppedTokens += dropped.tokens;
+      if (!this.warnedFull) {
+        this.warnedFull = true;
+        this.logger.error(
+          `quota-guard [redis]: ${this.max} writes wait for Redis; dropping the oldest (counted in stats().droppedTokens)`,
+        );
+      }
+    }
+    this.queue.push(write);
+    if (!this.flushing && this.timer === undefined) this.schedule(0);
+  }
+
+  /** Sends what waits, oldest first; stops at the first failure and tries again later. */
+  async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        try {
+          await this.timeout(this.queue[0]!.send());
+        } catch (error) {
+          this.onResult(false, error);
+          this.schedule(this.retryMs);
+          return;
+        }
+        this.queue.shift();
+        this.onResult(true);
+      }
+      this.warnedFull = false;
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** Resolves once the queue is empty or a send failed (tests, shutdown). */
+  async drain(): Promise<void> {
+    await this.flush();
+  }
+
+  close(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, ms);
+    this.timer.unref?.();
+  }
+}
