@@ -104,7 +104,10 @@ export class MemoryStore implements QuotaStore {
   }
 
   success(target: GuardTarget, decision?: Decision): void {
-    if (target.key === undefined) return this.guard(target).recordSuccess(decision);
+    if (target.key === undefined) {
+      this.guard(target).recordSuccess(decision);
+      return;
+    }
     const parts = decision === undefined ? undefined : this.tenantDecisions.get(decision);
     this.upstreamOf(target).shared.recordSuccess(parts?.account ?? decision);
     this.guard(target).recordSuccess(parts?.own ?? decision);
@@ -117,7 +120,10 @@ export class MemoryStore implements QuotaStore {
   }
 
   releaseProbe(target: GuardTarget, decision: Decision): void {
-    if (target.key === undefined) return this.guard(target).releaseProbe(decision);
+    if (target.key === undefined) {
+      this.guard(target).releaseProbe(decision);
+      return;
+    }
     const parts = this.tenantDecisions.get(decision);
     if (parts === undefined) return;
     this.upstreamOf(target).shared.releaseProbe(parts.account);
