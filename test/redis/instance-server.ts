@@ -50,7 +50,9 @@ app.post('/chat', (req, res) => {
     res.locals.tokens = Number(req.get('x-tokens') ?? 0);
     const status = Number(req.get('x-status') ?? 200);
     if (status === 429) {
-      res.status(429).json({ type: 'error', error: { type: 'rate_limit_error', message: 'usage limit reached' } });
+      res
+        .status(429)
+        .json({ type: 'error', error: { type: 'rate_limit_error', message: 'usage limit reached' } });
       return;
     }
     // A vendor header: the answer shows the primary was asked (a probe may end a cap error).

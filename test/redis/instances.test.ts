@@ -17,10 +17,14 @@ interface Instance {
 }
 
 async function startInstance(env: Record<string, string>): Promise<Instance> {
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./instance-server.ts', import.meta.url).pathname], {
-    env: { ...process.env, ...env, REDIS_URL },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', new URL('./instance-server.ts', import.meta.url).pathname],
+    {
+      env: { ...process.env, ...env, REDIS_URL },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const lines = createInterface({ input: child.stdout! });
   const [port] = (await once(lines, 'line')) as [string];
   return { child, url: `http://127.0.0.1:${port}` };
