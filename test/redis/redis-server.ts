@@ -74,7 +74,12 @@ export class OwnRedis {
   }
 
   admin(): Redis {
-    const client = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+    const client = new Redis({
+      port: this.port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+    });
     client.on('error', () => {});
     return client;
   }
