@@ -105,7 +105,7 @@ describe('RedisStore on Redis Cluster', () => {
         for (const key of [undefined, 'a', '{b}', 'c:*']) {
           const target = key === undefined ? { upstream } : { upstream, key };
           // Primary until the account's cap error below (it holds every tenant).
-        expect((await store.decide(target)).route).toBe(key === undefined ? 'primary' : 'fallback');
+          expect((await store.decide(target)).route).toBe(key === undefined ? 'primary' : 'fallback');
           await store.record(target, 20);
           await store.capError(target, 1_000, { window: '7d' });
           await store.loadBaseline(target, 1);

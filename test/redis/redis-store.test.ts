@@ -1,7 +1,9 @@
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisStore } from '../../src/redis.js';
+import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
 import { describeStoreContract } from '../stores/store-contract.js';
-import { ioredis, nodeRedis, storeOn } from './redis-client.js';
+import { freshPrefix, ioredis, nodeRedis, quiet, REDIS_URL, storeOn } from './redis-client.js';
 
 let io: Redis;
 let node: Awaited<ReturnType<typeof nodeRedis>>;
@@ -17,3 +19,91 @@ afterAll(async () => {
 
 describeStoreContract('RedisStore (ioredis)', (clock) => storeOn(io, clock));
 describeStoreContract('RedisStore (node-redis)', (clock) => storeOn(node, clock));
+
+describe('RedisStore', () => {
+  const NOW = Date.parse('2026-12-01T10:00:00Z');
+  const windows = [{ window: '5h', budget: 1_000 }];
+
+  it('loads a baseline once per window across instances, whoever starts first', async () => {
+    const prefix = freshPrefix();
+    const instances = [0, 1, 2].map(() => new RedisStore({ client: io, prefix, logger: quiet }));
+    for (const store of instances) store.define('llm', { windows, logger: quiet });
+    await Promise.all(instances.map((store) => store.loadBaseline({ upstream: 'llm' }, 600)));
+    // The instance that loaded it may add more parts of its log; the others load nothing.
+    await instances[0]!.loadBaseline({ upstream: 'llm' }, 0);
+    expect((await instances[2]!.info({ upstream: 'llm' })).windows[0]!.windowUsageTokens).toBe(600);
+    for (const store of instances) store.close();
+  });
+
+  it('decides the same on instances whose clocks are minutes apart: time is the server’s', async () => {
+    const prefix = freshPrefix();
+    const skewed = [-7 * 60_000, 0, 11 * 60_000].map((skew) => {
+      const store = new RedisStore({ client: io, prefix, logger: quiet });
+      const clock = { now: () => Date.now() + skew };
+      store.define('llm', { windows, probeInterval: '5m', clock, wallClock: clock, logger: quiet });
+      return store;
+    });
+    const [a, b, c] = skewed as [RedisStore, RedisStore, RedisStore];
+    await a.record({ upstream: 'llm' }, 500);
+    await b.record({ upstream: 'llm' }, 495);
+    const decisions = await Promise.all(skewed.map((s) => s.decide({ upstream: 'llm' })));
+    for (const d of decisions) expect(d).toMatchObject({ route: 'fallback', reason: 'budget_exhausted' });
+    // Every instance names the same moment for the primary's return: the server's.
+    expect(new Set(decisions.map((d) => d.retryAt)).size).toBe(1);
+    await c.capError({ upstream: 'llm' });
+    expect(await a.decide({ upstream: 'llm' })).toMatchObject({ route: 'fallback', probe: false });
+    for (const s of skewed) s.close();
+  });
+
+  it('runs on after SCRIPT FLUSH (NOSCRIPT → EVAL, once)', async () => {
+    const store = storeOn(io, new ManualClock(NOW));
+    store.define('llm', { windows, logger: quiet });
+    await store.record({ upstream: 'llm' }, 10);
+    await io.script('FLUSH');
+    await store.record({ upstream: 'llm' }, 10);
+    expect((await store.info({ upstream: 'llm' })).windows[0]!.windowUsageTokens).toBe(20);
+    expect(store.stats().failures).toBe(0);
+    store.close();
+  });
+
+  it('gives every key a TTL a little over its longest window, and keeps tenant keys inside the prefix', async () => {
+    const prefix = freshPrefix();
+    const store = new RedisStore({ client: io, prefix, logger: quiet });
+    store.define('llm', { windows: [...windows, { window: '7d', budget: 10_000 }], logger: quiet });
+    await store.record({ upstream: 'llm', key: 'a}:{b*\n' }, 10);
+    await store.decide({ upstream: 'llm', key: 'x'.repeat(10_000) });
+    await store.capError({ upstream: 'llm' }, 30 * 86_400_000);
+    const keys = await io.keys(`${prefix}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) {
+      // One hash tag per upstream, and nothing of the tenant key that could open another.
+      expect(key.match(/\{/g)).toHaveLength(1);
+      expect(key).not.toMatch(/[\n*]|\}.*\}/);
+      const ttl = await io.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      // The longest window (7 days), or the cap error's next probe (33 days), plus a minute.
+      expect(ttl).toBeLessThanOrEqual(33 * 86_400_000 + 60_000);
+    }
+    store.close();
+  });
+
+  it('fails at construction on bad options, naming them', () => {
+    expect(() => new RedisStore({ client: {} as never })).toThrow('RedisStore needs `client`');
+    expect(() => new RedisStore({ client: io, prefix: 'a{b}' })).toThrow(
+      'prefix must be a string without { or }',
+    );
+    expect(() => new RedisStore({ client: io, timeoutMs: -1 })).toThrow('timeoutMs');
+    expect(() => new RedisStore({ client: io, maxBufferedWrites: 0 })).toThrow(
+      'maxBufferedWrites must be a positive integer',
+    );
+    expect(() => new RedisStore({ client: io, timeout: 5 } as never)).toThrow('unknown option timeout');
+  });
+
+  it('warns when the client would queue commands while disconnected', async () => {
+    const log = captureLogger();
+    const queued = new Redis(REDIS_URL, { lazyConnect: true });
+    new RedisStore({ client: queued, logger: log.logger });
+    expect(log.lines.map((l) => l.message)).toEqual([expect.stringContaining('enableOfflineQueue: false')]);
+    queued.disconnect();
+  });
+});
