@@ -30,6 +30,8 @@ export class UpstreamDefinition {
   private readonly tenantArgs: string[];
   /** The next record sequence number of this instance for this upstream. */
   seq = 0;
+  /** Inputs this instance refused (not a safe token count, an unusable delay or baseline entry), as `info().ignored`. */
+  readonly ignored: IgnoredInputs = { usage: 0, retryAfter: 0, baseline: 0 };
 
   constructor(
     readonly name: string,

@@ -31,7 +31,7 @@ export function decodeInfo(def: UpstreamDefinition, call: GuardCall, reply: read
     enabled: def.enabled,
     state: exceeded.length > 0 ? 'quota_exceeded' : 'within_quota',
     windows,
-    ignored: { usage: 0, retryAfter: 0, baseline: 0 },
+    ignored: { ...def.ignored },
   };
   if (call.key !== undefined) info.key = call.key;
   if (exceeded.length > 0) {

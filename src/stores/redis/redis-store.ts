@@ -213,6 +213,7 @@ export class RedisStore implements QuotaStore {
     const def = this.definition(target);
     if (!def.enabled) return;
     if (!isTokenCount(tokens)) {
+      def.ignored.usage++;
       def.logger.warn(
         `${def.prefix(target.key)}: record() ignored ${describeValue(tokens)}: tokens must be a non-negative safe integer`,
       );
@@ -255,7 +256,10 @@ export class RedisStore implements QuotaStore {
     const def = this.definition(target);
     if (!def.enabled) return;
     let retry = retryAfterMs;
-    if (retry !== undefined && !isUsableDelay(retry)) retry = undefined;
+    if (retry !== undefined && !isUsableDelay(retry)) {
+      def.ignored.retryAfter++;
+      retry = undefined;
+    }
     const call = def.capped(target);
     const index = selector?.window === undefined ? 0 : windowIndex(call, selector.window) + 1;
     const args = [retry === undefined ? '-1' : String(retry), String(index)];
@@ -510,8 +514,10 @@ function baselinePairs(
   def: UpstreamDefinition,
   target: GuardTarget,
 ): string[] | undefined {
-  const ignored = (what: string) =>
+  const ignored = (what: string) => {
+    def.ignored.baseline++;
     def.logger.warn(`${def.prefix(target.key)}: loadBaseline() ignored ${what}`);
+  };
   if (typeof baseline === 'number') {
     if (!isTokenCount(baseline)) {
       ignored(`${describeValue(baseline)}: tokens must be a non-negative safe integer`);
