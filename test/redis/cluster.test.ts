@@ -56,7 +56,7 @@ beforeAll(async () => {
   }
   io = new Cluster(
     nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
-    { enableOfflineQueue: false, redisOptions: { enableOfflineQueue: false } },
+    { enableOfflineQueue: false },
   );
   io.on('error', () => {});
   await new Promise<void>((resolve, reject) => {

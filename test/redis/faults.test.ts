@@ -6,6 +6,7 @@
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoreDefinition } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
 import { captureLogger } from '../helpers/manual-clock.js';
 import { FaultProxy } from './fault-proxy.js';
@@ -13,7 +14,7 @@ import { freshPrefix, quiet } from './redis-client.js';
 import { OwnRedis } from './redis-server.js';
 
 const TIMEOUT_MS = 100;
-const definition = {
+const definition: StoreDefinition = {
   windows: [{ window: '5h', budget: 1e12 }],
   logger: quiet,
 };

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WindowOptions } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
 import { describeStoreContract } from '../stores/store-contract.js';
@@ -22,7 +23,7 @@ describeStoreContract('RedisStore (node-redis)', (clock) => storeOn(node, clock)
 
 describe('RedisStore', () => {
   const NOW = Date.parse('2026-12-01T10:00:00Z');
-  const windows = [{ window: '5h', budget: 1_000 }];
+  const windows: WindowOptions[] = [{ window: '5h', budget: 1_000 }];
 
   it('loads a baseline once per window across instances, whoever starts first', async () => {
     const prefix = freshPrefix();

@@ -1,3 +1,4 @@
+import type { IgnoredInputs } from '../../core/base-guard.js';
 import type { QuotaState, StateChangeEvent, TransitionReason } from '../../core/decision.js';
 import { escapeForLog } from '../../core/errors.js';
 import { consoleLogger, type Logger } from '../../core/logger.js';
