@@ -39,8 +39,12 @@ async function post(instance: Instance, path: string, headers: Record<string, st
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
+interface Status {
+  guard: { windows: Array<{ windowUsageTokens: number; state: string; capErrorActive: boolean }> };
+}
+
 async function get(instance: Instance, path: string) {
-  return (await (await fetch(`${instance.url}${path}`)).json()) as Record<string, any>;
+  return (await (await fetch(`${instance.url}${path}`)).json()) as Status;
 }
 
 describe('several instances over one Redis, through Express', () => {
@@ -106,7 +110,7 @@ describe('several instances over one Redis, through Express', () => {
     // Every token reported by every instance is in the shared window: 1 + 1 per primary answer.
     const primaries = answers.filter((a) => a.body.route === 'primary').length;
     for (const instance of instances) {
-      expect((await get(instance, '/quota')).guard.windows[0].windowUsageTokens).toBe(1 + primaries);
+      expect((await get(instance, '/quota')).guard.windows[0]!.windowUsageTokens).toBe(1 + primaries);
     }
   });
 });
