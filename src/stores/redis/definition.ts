@@ -14,7 +14,10 @@ import type { UpstreamKeys } from './keys.js';
 /** One guard's part of a script call: its keys and its windows' numbers. */
 export interface GuardCall {
   keys: string[];
-  args: string[];
+  /** The guard's windows as the script reads them: `n,ms,res,budget,line,pi,…`. */
+  config: string;
+  /** Each window's line for the script's fast path (`-1`: no budget), comma-separated. */
+  lines: string;
   /** The tenant's key; undefined for the upstream's own guard. */
   key: string | undefined;
   windows: readonly ResolvedWindow[];
@@ -27,8 +30,9 @@ export class UpstreamDefinition {
   readonly enabled: boolean;
   readonly logger: Logger;
   private readonly sharedCall: GuardCall;
-  private readonly sharedArgs: string[];
-  private readonly tenantArgs: string[];
+  private readonly sharedConfig: string;
+  private readonly tenantConfig: string;
+  private readonly tenantLines: string;
   /** The next record sequence number of this instance for this upstream. */
   seq = 0;
   /** Inputs this instance refused (not a safe token count, an unusable delay or baseline entry), as `info().ignored`. */
@@ -45,14 +49,16 @@ export class UpstreamDefinition {
     this.tenantWindows = resolveUpstreamOptions(tenantGuardOptions(options, '')).windows;
     this.enabled = resolved.settings.enabled;
     this.logger = options.logger ?? consoleLogger;
-    this.sharedArgs = windowArgs(this.windows);
-    this.tenantArgs = windowArgs(this.tenantWindows);
+    this.sharedConfig = windowConfig(this.windows);
+    this.tenantConfig = windowConfig(this.tenantWindows);
+    this.tenantLines = windowLines(this.tenantWindows);
     this.sharedCall = {
       keys: keys.keysOf(
         's',
         this.windows.map((w) => w.windowMs),
       ),
-      args: this.sharedArgs,
+      config: this.sharedConfig,
+      lines: windowLines(this.windows),
       key: undefined,
       windows: this.windows,
     };
@@ -70,7 +76,8 @@ export class UpstreamDefinition {
         this.keys.guard(key),
         this.tenantWindows.map((w) => w.windowMs),
       ),
-      args: this.tenantArgs,
+      config: this.tenantConfig,
+      lines: this.tenantLines,
       key,
       windows: this.tenantWindows,
     };
@@ -133,18 +140,16 @@ export class UpstreamDefinition {
   }
 }
 
-function windowArgs(windows: readonly ResolvedWindow[]): string[] {
-  const args = [String(windows.length)];
+function windowConfig(windows: readonly ResolvedWindow[]): string {
+  const numbers = [windows.length];
   for (const w of windows) {
     // Exact mode (`resolution: 0`) is kept as 1 ms slots: the same expiry for whole milliseconds.
     const resolution = Math.max(1, Math.ceil(w.resolutionMs));
-    args.push(
-      String(w.windowMs),
-      String(resolution),
-      String(w.budget),
-      String(w.line),
-      String(w.probeIntervalMs),
-    );
+    numbers.push(w.windowMs, resolution, w.budget, w.line, w.probeIntervalMs);
   }
-  return args;
+  return numbers.join(',');
+}
+
+function windowLines(windows: readonly ResolvedWindow[]): string {
+  return windows.map((w) => (w.budget > 0 ? w.line : -1)).join(',');
 }

@@ -17,7 +17,10 @@ interface Seen {
  */
 export class LocalGuards {
   private readonly store = new MemoryStore();
+  /** What tenants' decisions showed, bounded. */
   private readonly seen: LRUCache<string, Seen>;
+  /** What the upstreams' own decisions showed: one entry per upstream, no LRU on the hot path. */
+  private readonly seenShared = new Map<string, string>();
   /** Targets seeded in the current outage. */
   private seeded = new Set<string>();
   /** A local decision → the one the local store gave (its reason is replaced). */
@@ -33,11 +36,9 @@ export class LocalGuards {
 
   /** Remembers what a shared decision showed. */
   saw(target: GuardTarget, windows: string): void {
-    this.seen.set(id(target), { windows });
-    if (target.key !== undefined) {
-      // The upstream's part of a tenant's decision is the upstream's latest state too.
-      this.seen.set(id({ upstream: target.upstream }), { windows });
-    }
+    // The upstream's part of a tenant's decision is the upstream's latest state too.
+    this.seenShared.set(target.upstream, windows);
+    if (target.key !== undefined) this.seen.set(id(target), { windows });
   }
 
   /** Redis answered again: the next outage starts from what it shows then. */
@@ -91,10 +92,11 @@ export class LocalGuards {
     const key = id(target);
     if (this.seeded.has(key)) return;
     this.seeded.add(key);
-    const seen = this.seen.get(key);
+    const seen =
+      target.key === undefined ? this.seenShared.get(target.upstream) : this.seen.get(key)?.windows;
     this.store.reset(target);
     if (seen === undefined) return;
-    const parts = seen.windows.split(',');
+    const parts = seen.split(',');
     for (const [i, w] of windows.entries()) {
       const [total, flag] = (parts[offset + i] ?? '').split(':').map(Number);
       if (total !== undefined && total > 0) this.store.loadBaseline(target, total, { window: w.label });

@@ -11,6 +11,7 @@ import type { UpstreamInfo } from '../../core/upstream-guard.js';
 import { resolveCapScope } from '../cap-scope.js';
 import type { GuardTarget, QuotaStore, StoreDefinition } from '../store.js';
 import { queuesOffline, type RedisClientLike, type ScriptRunner, scriptRunner } from './client.js';
+import { Deadlines } from './deadlines.js';
 import { type GuardCall, UpstreamDefinition } from './definition.js';
 import { decodeInfo } from './info.js';
 import { checkPrefix, UpstreamKeys } from './keys.js';
@@ -101,6 +102,7 @@ export class RedisStore implements QuotaStore {
   private readonly local: LocalGuards;
   private readonly queue: WriteQueue;
   private readonly meta = new WeakMap<Decision, DecisionMeta>();
+  private readonly deadlines: Deadlines;
   /** Who this process is, for record sequence numbers and baseline markers. */
   private readonly instance = randomBytes(8).toString('hex');
   private downUntil = 0;
@@ -134,6 +136,7 @@ export class RedisStore implements QuotaStore {
       throw optionError('clock', 'an object with now()', options.clock);
     this.clock = options.clock;
     this.local = new LocalGuards(maxKeys);
+    this.deadlines = new Deadlines(this.timeoutMs, TIMED_OUT);
     this.queue = new WriteQueue(
       maxQueued,
       this.retryMs,
@@ -163,26 +166,40 @@ export class RedisStore implements QuotaStore {
     this.upstreams.set(upstream, def);
   }
 
-  async decide(target: GuardTarget): Promise<Decision> {
-    const def = this.definition(target);
-    if (!def.enabled) return DISABLED;
+  decide(target: GuardTarget): Promise<Decision> {
+    let def: UpstreamDefinition;
+    try {
+      def = this.definition(target);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!def.enabled) return Promise.resolve(DISABLED);
+    if (this.isDown()) return Promise.resolve(this.localDecision(def, target));
     const calls = def.both(target);
-    if (this.isDown()) return this.localDecision(def, target);
     if (target.key !== undefined) this.tenantsSeen.add(`${target.upstream}\u0000${target.key}`);
     const sent = this.call(calls, 'decide', []);
-    let reply: ScriptReply;
-    try {
-      reply = (await this.withTimeout(sent)) as ScriptReply;
-    } catch (error) {
-      this.down(error);
-      // A probe Redis granted after all, to a decision nobody waits for: given back.
-      sent.then(
-        (late) => this.releaseLate(calls, late as ScriptReply),
-        () => undefined,
-      );
-      return this.localDecision(def, target);
-    }
-    this.up();
+    return this.withTimeout(sent).then(
+      (reply) => this.decided(def, target, calls, reply as ScriptReply | string),
+      (error: unknown) => {
+        this.down(error);
+        // A probe Redis granted after all, to a decision nobody waits for: given back.
+        sent.then(
+          (late) => this.releaseLate(calls, late as ScriptReply),
+          () => undefined,
+        );
+        return this.localDecision(def, target);
+      },
+    );
+  }
+
+  private decided(
+    def: UpstreamDefinition,
+    target: GuardTarget,
+    calls: GuardCall[],
+    reply: ScriptReply | string,
+  ): Decision {
+    if (this.unavailable || this.downUntil !== 0) this.up();
+    if (typeof reply === 'string') return this.withinDecision(target, reply);
     const [route, probe, reason, now, epochs, , , seen, changes] = reply;
     const at = Number(now);
     this.local.saw(target, seen);
@@ -357,6 +374,7 @@ export class RedisStore implements QuotaStore {
   /** Stops the store's timers. The Redis client is the app's: close it yourself. */
   close(): void {
     this.queue.close();
+    this.deadlines.close();
   }
 
   // --- internals ---
@@ -375,10 +393,11 @@ export class RedisStore implements QuotaStore {
       op,
       this.clock === undefined ? '0' : String(this.clock.now()),
       String(calls.length),
+      calls.length === 1 ? calls[0]!.lines : calls.map((c) => c.lines).join(';'),
     ];
     for (const c of calls) {
       keys.push(...c.keys);
-      args.push(...c.args);
+      args.push(c.config);
     }
     if (extraKey !== undefined) keys.push(extraKey);
     args.push(...extra);
@@ -412,11 +431,26 @@ export class RedisStore implements QuotaStore {
     }
   }
 
+  /** The script's short answer for the common case: `F<epochs>|<seen>`, every window within quota. */
+  private withinDecision(target: GuardTarget, reply: string): Decision {
+    const bar = reply.indexOf('|');
+    const epochs = reply.slice(1, bar);
+    this.local.saw(target, reply.slice(bar + 1));
+    const comma = epochs.indexOf(',');
+    return Object.freeze({
+      route: 'primary',
+      probe: false,
+      reason: 'within_quota',
+      state: 'within_quota',
+      epoch: Number(comma < 0 ? epochs : epochs.slice(0, comma)),
+    });
+  }
+
   private localDecision(def: UpstreamDefinition, target: GuardTarget): Decision {
     return this.local.decide(target, def.windows, def.tenantWindows);
   }
 
-  private releaseLate(calls: GuardCall[], reply: ScriptReply): void {
+  private releaseLate(calls: GuardCall[], reply: ScriptReply | string): void {
     if (!Array.isArray(reply) || reply[1] !== 1) return;
     this.call(calls, 'release', [reply[3]]).catch(() => undefined);
   }
@@ -431,20 +465,7 @@ export class RedisStore implements QuotaStore {
   }
 
   private withTimeout<T>(promise: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(TIMED_OUT), this.timeoutMs);
-      timer.unref?.();
-      promise.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
+    return this.deadlines.within(promise);
   }
 
   private isDown(): boolean {

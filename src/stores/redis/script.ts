@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
  * - KEYS: for each guard (the upstream's, then the tenant's when the call is about one), its
  *   state hash then one list per window; then the op's extra key (the record marker, the baseline
  *   marker), if any.
- * - ARGV: op, now (`0`: the server's `TIME`), guard count, then for each guard its window count
- *   and five numbers per window (windowMs, resolutionMs, budget, line, probeIntervalMs), then
- *   the op's own arguments.
+ * - ARGV: op, now (`0`: the server's `TIME`), guard count, the guards' lines for the fast path
+ *   (`line,line;line`, -1 for no budget), then for each guard one string: its window count and
+ *   five numbers per window (windowMs, resolutionMs, budget, line, probeIntervalMs),
+ *   comma-separated; then the op's own arguments.
  *
  * State hash of a guard: `ep` (epoch counter) and `last` (latest time seen: time never runs
  * backwards for a guard), and per window i: `x` (exceeded), `e` (epoch of the exceeded period),
@@ -23,30 +24,155 @@ import { createHash } from 'node:crypto';
  */
 export const SCRIPT = `
 local op = ARGV[1]
+local function fmt(n) return string.format('%.0f', n) end
+
+-- ARGV[4]: each guard's lines for the fast path, 'line,line;line' (-1: no budget). Then each
+-- guard's windows as one argument, 'n,ms,res,budget,line,pi,ms,…' (one string is cheaper for the
+-- client to send than five per window), read only past the fast path.
+local guardCount = tonumber(ARGV[3])
+local arg = 5 + guardCount
+
+-- The common decision, first and cheap: every window within quota, and its usage below the line
+-- even before expiry. Nothing to expire, nothing to write, no state tables built: a few fields
+-- read and one short string back, 'F<epochs>|<total:0 per window>'.
+if op == 'decide' then
+  local k = 1
+  local epochs, seen = {}, {}
+  for lines in string.gmatch(ARGV[4], '[^;]+') do
+    local line = {}
+    for v in string.gmatch(lines, '[^,]+') do line[#line + 1] = tonumber(v) end
+    local n = #line
+    local values
+    if n == 1 then values = redis.call('HMGET', KEYS[k], 'ep', 'x1', 't1')
+    elseif n == 2 then values = redis.call('HMGET', KEYS[k], 'ep', 'x1', 't1', 'x2', 't2')
+    else
+      local fields = { 'ep' }
+      for i = 1, n do fields[2 * i] = 'x' .. i; fields[2 * i + 1] = 't' .. i end
+      values = redis.call('HMGET', KEYS[k], unpack(fields))
+    end
+    epochs[#epochs + 1] = values[1] or '0'
+    for i = 1, n do
+      local x, t = values[2 * i], values[2 * i + 1] or '0'
+      if (x and x ~= '0') or (line[i] >= 0 and tonumber(t) >= line[i]) then
+        epochs = nil; break
+      end
+      seen[#seen + 1] = t .. ':0'
+    end
+    if epochs == nil then break end
+    k = k + 1 + n
+  end
+  if epochs ~= nil then return 'F' .. table.concat(epochs, ',') .. '|' .. table.concat(seen, ',') end
+end
+
+local configs = {}
+for g = 1, guardCount do
+  local c = {}
+  for v in string.gmatch(ARGV[4 + g], '[^,]+') do c[#c + 1] = tonumber(v) end
+  configs[g] = c
+end
+
+-- The common record, lean: every window's newest slot is the one this usage belongs to and no
+-- TTL needs moving. The newest slot's tokens are kept in the state hash (ns, nn), so each window
+-- costs one LSET; anything else takes the general path below.
+if op == 'record' and #ARGV == arg + 2 then
+  local now = tonumber(ARGV[2])
+  if now == 0 then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  local at = tonumber(ARGV[arg + 1])
+  if at == 0 or at > now then at = now end
+  local tokens = tonumber(ARGV[arg + 2])
+  local k = 1
+  local plan = {}
+  local ttl = 0
+  for g = 1, guardCount do
+    local c = configs[g]
+    local n = c[1]
+    local fields = { 'xp', 'last' }
+    local longest = 0
+    for i = 1, n do
+      fields[#fields + 1] = 'ns' .. i; fields[#fields + 1] = 'nn' .. i
+      fields[#fields + 1] = 't' .. i; fields[#fields + 1] = 'v' .. i
+      fields[#fields + 1] = 'os' .. i
+      longest = math.max(longest, c[5 * i - 3])
+    end
+    if g == 1 then ttl = longest end
+    local values = redis.call('HMGET', KEYS[k], unpack(fields))
+    local xp = tonumber(values[1])
+    if xp == nil or now + longest + 60000 > xp + 30000 then plan = nil; break end
+    for i = 1, n do
+      local res = c[5 * i - 2]
+      local stamp = (math.floor(at / res) + 1) * res
+      local ns = tonumber(values[5 * i - 2] or '0')
+      local oldest = tonumber(values[5 * i + 2] or '0')
+      -- The newest slot is this usage's, and the oldest has not expired.
+      if ns == 0 or ns ~= stamp or oldest <= now - c[5 * i - 3] then plan = nil; break end
+    end
+    if plan == nil then break end
+    plan[g] = { key = KEYS[k], first = k + 1, n = n, values = values, last = tonumber(values[2] or '0') }
+    k = k + 1 + n
+  end
+  if plan ~= nil then
+    local seq = tonumber(ARGV[arg])
+    local previous = redis.call('SET', KEYS[k], fmt(seq), 'PX', ttl + 60000, 'GET')
+    if previous and tonumber(previous) >= seq then
+      redis.call('SET', KEYS[k], previous, 'PX', ttl + 60000)
+      return { 0, fmt(now), '' }
+    end
+    for g, p in ipairs(plan) do
+      local update = {}
+      for i = 1, p.n do
+        local stamp = tonumber(p.values[5 * i - 2])
+        local nn = tonumber(p.values[5 * i - 1]) + tokens
+        redis.call('LSET', KEYS[p.first + i - 1], -1, fmt(stamp) .. ':' .. fmt(nn))
+        update[#update + 1] = 'nn' .. i; update[#update + 1] = fmt(nn)
+        update[#update + 1] = 't' .. i; update[#update + 1] = fmt(tonumber(p.values[5 * i] or '0') + tokens)
+        update[#update + 1] = 'v' .. i; update[#update + 1] = fmt(tonumber(p.values[5 * i + 1] or '0') + 1)
+      end
+      if g == 1 and now > p.last then update[#update + 1] = 'last'; update[#update + 1] = fmt(now) end
+      redis.call('HSET', p.key, unpack(update))
+    end
+    return { 1, fmt(now), '' }
+  end
+end
+
+local guards = {}
+local k = 1
+for g = 1, guardCount do
+  local c = configs[g]
+  local guard = { key = KEYS[k], w = {}, dirty = {}, touched = false }
+  k = k + 1
+  for i = 1, c[1] do
+    guard.w[i] = { key = KEYS[k], ms = c[5 * i - 3], res = c[5 * i - 2], budget = c[5 * i - 1],
+      line = c[5 * i], pi = c[5 * i + 1] }
+    k = k + 1
+  end
+  guards[g] = guard
+end
+
+-- Read only now, past the fast path, which needs no time.
 local now = tonumber(ARGV[2])
 if now == 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function fmt(n) return string.format('%.0f', n) end
 
-local guards = {}
-local a = 4
-local k = 1
-for g = 1, tonumber(ARGV[3]) do
-  local n = tonumber(ARGV[a]); a = a + 1
-  local guard = { key = KEYS[k], w = {}, dirty = {}, touched = false }
-  k = k + 1
-  for i = 1, n do
-    guard.w[i] = { key = KEYS[k], ms = tonumber(ARGV[a]), res = tonumber(ARGV[a + 1]),
-      budget = tonumber(ARGV[a + 2]), line = tonumber(ARGV[a + 3]), pi = tonumber(ARGV[a + 4]) }
-    k = k + 1; a = a + 5
-  end
-  local raw = redis.call('HGETALL', guard.key)
+for _, guard in ipairs(guards) do
   local st = {}
-  for j = 1, #raw, 2 do st[raw[j]] = tonumber(raw[j + 1]) end
+  if op == 'record' then
+    -- A record needs only the totals, slot versions and the two times: not the whole hash.
+    local fields = { 'last', 'xp' }
+    for i = 1, #guard.w do
+      for _, f in ipairs({ 't', 'v', 'ns', 'nn', 'os' }) do fields[#fields + 1] = f .. i end
+    end
+    local values = redis.call('HMGET', guard.key, unpack(fields))
+    for j = 1, #fields do st[fields[j]] = tonumber(values[j]) end
+  else
+    local raw = redis.call('HGETALL', guard.key)
+    for j = 1, #raw, 2 do st[raw[j]] = tonumber(raw[j + 1]) end
+  end
   guard.st = st
-  guards[g] = guard
 end
 local extra = KEYS[k]
 local shared = guards[1]
@@ -75,9 +201,13 @@ local function expire(g, i)
   local cutoff = now - w.ms
   while true do
     local first = redis.call('LINDEX', w.key, 0)
-    if not first then total = 0; break end
+    if not first then total = 0; set(g, 'ns' .. i, 0); set(g, 'os' .. i, 0); break end
     local stamp, tokens = split(first)
-    if stamp > cutoff then break end
+    -- os: the oldest slot, so that the lean record path knows without a LINDEX that none expired.
+    if stamp > cutoff then
+      if get(g, 'os' .. i) ~= stamp then set(g, 'os' .. i, stamp) end
+      break
+    end
     redis.call('LPOP', w.key)
     total = total - tokens
     set(g, 'v' .. i, get(g, 'v' .. i) + 1)
@@ -94,11 +224,20 @@ local function add(g, i, at, tokens)
   local lastStamp = -1
   local lastTokens = 0
   if last then lastStamp, lastTokens = split(last) end
-  if stamp > lastStamp then
+  -- ns/nn: the newest slot and its tokens, so that the lean record path needs no LINDEX.
+  if not last then
+    -- A new list has no TTL yet: persist() gives it one now, whatever the guard's horizon says.
+    g.fresh = true
     redis.call('RPUSH', w.key, fmt(stamp) .. ':' .. fmt(tokens))
+    set(g, 'ns' .. i, stamp); set(g, 'nn' .. i, tokens)
+  elseif stamp > lastStamp then
+    redis.call('RPUSH', w.key, fmt(stamp) .. ':' .. fmt(tokens))
+    set(g, 'ns' .. i, stamp); set(g, 'nn' .. i, tokens)
   elseif stamp == lastStamp then
     redis.call('LSET', w.key, -1, fmt(stamp) .. ':' .. fmt(lastTokens + tokens))
+    set(g, 'ns' .. i, stamp); set(g, 'nn' .. i, lastTokens + tokens)
   else
+    set(g, 'ns' .. i, 0)
     -- An older entry (a baseline, a replayed record): filed under its own slot, in order.
     local items = redis.call('LRANGE', w.key, 0, -1)
     for j = 1, #items do
@@ -110,6 +249,8 @@ local function add(g, i, at, tokens)
       end
     end
   end
+  local oldest = get(g, 'os' .. i)
+  if oldest == 0 or stamp < oldest then set(g, 'os' .. i, stamp) end
   set(g, 't' .. i, get(g, 't' .. i) + tokens)
   set(g, 'v' .. i, get(g, 'v' .. i) + 1)
 end
@@ -169,24 +310,27 @@ local function evaluate(gi, i)
 end
 
 local function persist()
+  if shared.touched and (shared.st.last or 0) < now then set(shared, 'last', now) end
   for _, g in ipairs(guards) do
     if g.touched then
       local args = {}
       for f in pairs(g.dirty) do args[#args + 1] = f; args[#args + 1] = fmt(g.st[f]) end
       if #args > 0 then redis.call('HSET', g.key, unpack(args)) end
-      -- Every key expires on its own: a little after its longest window, or its cap error's next probe.
+      -- Every key expires on its own: a little after its longest window, or its cap error's next
+      -- probe. TTLs are moved only when that horizon moves by more than 30 s (or a list is new),
+      -- not on every write.
       local ttl = 0
       for i, w in ipairs(g.w) do
         ttl = math.max(ttl, w.ms)
         if get(g, 'x' .. i) == 1 then ttl = math.max(ttl, get(g, 'lp' .. i) + get(g, 'pi' .. i) - now) end
       end
       ttl = ttl + 60000
-      redis.call('PEXPIRE', g.key, ttl)
-      for _, w in ipairs(g.w) do redis.call('PEXPIRE', w.key, ttl) end
+      if g.fresh or g.st.xp == nil or now + ttl > g.st.xp + 30000 then
+        redis.call('HSET', g.key, 'xp', fmt(now + ttl))
+        redis.call('PEXPIRE', g.key, ttl)
+        for _, w in ipairs(g.w) do redis.call('PEXPIRE', w.key, ttl) end
+      end
     end
-  end
-  if shared.touched and (shared.st.last or 0) < now then
-    redis.call('HSET', shared.key, 'last', fmt(now))
   end
 end
 
@@ -196,7 +340,6 @@ local function epochs()
   return table.concat(out, ',')
 end
 
-local arg = a
 if op == 'decide' then
   local refused, due, recovered = false, false, false
   for gi, g in ipairs(guards) do
@@ -252,8 +395,14 @@ if op == 'record' then
   -- or below the one the marker holds was applied already: a replay of a write whose reply was
   -- lost is not counted twice.
   local seq = tonumber(ARGV[arg])
-  local applied = tonumber(redis.call('GET', extra) or '0')
-  if seq <= applied then return { 0, fmt(now), '' } end
+  local ttl = 0
+  for _, w in ipairs(shared.w) do ttl = math.max(ttl, w.ms) end
+  -- One command for the common case: the marker moves to this number, and says where it was.
+  local previous = redis.call('SET', extra, fmt(seq), 'PX', ttl + 60000, 'GET')
+  if previous and tonumber(previous) >= seq then
+    redis.call('SET', extra, previous, 'PX', ttl + 60000)
+    return { 0, fmt(now), '' }
+  end
   for j = arg + 1, #ARGV, 2 do
     local at = tonumber(ARGV[j])
     if at == 0 or at > now then at = now end
@@ -261,9 +410,6 @@ if op == 'record' then
       for i = 1, #g.w do expire(g, i); add(g, i, at, tonumber(ARGV[j + 1])) end
     end
   end
-  local ttl = 0
-  for _, w in ipairs(shared.w) do ttl = math.max(ttl, w.ms) end
-  redis.call('SET', extra, fmt(seq), 'PX', ttl + 60000)
   persist()
   return { 1, fmt(now), table.concat(changes, ',') }
 end
@@ -339,6 +485,7 @@ if op == 'reset' or op == 'resume' then
     if op == 'reset' then
       redis.call('DEL', shared.w[i].key)
       set(shared, 't' .. i, 0); set(shared, 'v' .. i, get(shared, 'v' .. i) + 1)
+      set(shared, 'ns' .. i, 0); set(shared, 'os' .. i, 0)
     end
     if get(shared, 'x' .. i) == 1 then enterWithin(1, i, op) end
   end
