@@ -10,14 +10,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
+async function listenable(port: number): Promise<number | undefined> {
+  const server = createServer();
+  try {
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    return typeof address === 'object' && address ? address.port : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    server.close();
+  }
+}
+
+/**
+ * A free loopback port. With `bus`, also free 10,000 above it (a Cluster node's bus port), so it
+ * is picked below 55,536 rather than from the ephemeral range.
+ */
+export async function freePort(bus = false): Promise<number> {
+  if (!bus) return (await listenable(0))!;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    if ((await listenable(port)) && (await listenable(port + 10_000))) return port;
+  }
+  throw new Error('no free port pair for a cluster node');
 }
 
 export class OwnRedis {
@@ -30,7 +47,7 @@ export class OwnRedis {
   ) {}
 
   static async start(extra: string[] = []): Promise<OwnRedis> {
-    const redis = new OwnRedis(await freePort(), extra);
+    const redis = new OwnRedis(await freePort(extra.includes('--cluster-enabled')), extra);
     await redis.start();
     return redis;
   }
