@@ -120,8 +120,10 @@ async function main(): Promise<void> {
       // Order rotates each round, so no contender always runs first (or last) on a warm server.
       const names = Object.keys(contenders);
       const order = [...names.slice(round % names.length), ...names.slice(0, round % names.length)];
-      for (const name of order)
-        (rates[name] ??= []).push(await measure(contenders[name]!, callers, SLICE_MS));
+      for (const name of order) {
+        const rate = await measure(contenders[name]!, callers, SLICE_MS);
+        rates[name] = [...(rates[name] ?? []), rate];
+      }
     }
     const base = rates['RateLimiterRedis.consume']!;
     console.log(`\n  ${callers} concurrent caller${callers === 1 ? '' : 's'}`);
