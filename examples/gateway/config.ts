@@ -1,0 +1,108 @@
+/**
+ * The gateway's configuration, from environment variables (each in `.env.example` and the
+ * README). A bad value stops startup with one line naming the variable and the value.
+ */
+import { type Duration, parseDuration } from '../../src/index.js';
+
+export interface WindowConfig {
+  window: Duration;
+  budget: number;
+}
+
+export interface UpstreamConfig {
+  url: string;
+  apiKey: string | undefined;
+}
+
+export interface GatewayConfig {
+  port: number;
+  /** Undefined: the gateway starts an embedded fake vendor for it. */
+  primary: UpstreamConfig | undefined;
+  fallback: UpstreamConfig | undefined;
+  windows: WindowConfig[];
+  thresholdPercent: number;
+  probeInterval: Duration;
+  redisUrl: string | undefined;
+  dbPath: string;
+  statusToken: string | undefined;
+}
+
+export class ConfigError extends Error {
+  constructor(variable: string, value: string, expected: string) {
+    super(`${variable}=${JSON.stringify(value)} is not valid: ${expected}`);
+  }
+}
+
+/** Budgets for real vendors (an Anthropic subscription's, as the reference ran them). */
+export const VENDOR_WINDOWS = '5h=65000000,7d=800000000';
+/** Budgets for the embedded fake vendors: small, so transitions show within a minute. */
+export const EMBEDDED_WINDOWS = '5h=60000,7d=600000';
+
+export function readConfig(env: Record<string, string | undefined>): GatewayConfig {
+  const primary = upstream(env, 'PRIMARY');
+  const fallback = upstream(env, 'FALLBACK');
+  const embedded = primary === undefined;
+  const port = integer(env, 'PORT', 3000, 0, 65_535);
+  const windows = (env.WINDOWS ?? (embedded ? EMBEDDED_WINDOWS : VENDOR_WINDOWS)).split(',').map((part) => {
+    const [window = '', budget = ''] = part.split('=');
+    let ms: number;
+    try {
+      ms = parseDuration(window.trim() as Duration, 'WINDOWS');
+    } catch {
+      throw new ConfigError('WINDOWS', env.WINDOWS ?? '', "comma-separated '<duration>=<tokens>', e.g. 5h=65000000,7d=800000000");
+    }
+    const tokens = Number(budget);
+    if (!Number.isSafeInteger(tokens) || tokens < 0)
+      throw new ConfigError('WINDOWS', env.WINDOWS ?? '', `budgets are whole numbers of tokens ≥ 0 (got '${budget}')`);
+    return { window: ms, budget: tokens };
+  });
+  const threshold = Number(env.THRESHOLD_PERCENT ?? 99);
+  if (!Number.isFinite(threshold) || threshold < 1 || threshold > 100)
+    throw new ConfigError('THRESHOLD_PERCENT', env.THRESHOLD_PERCENT ?? '', 'a percentage in [1, 100], e.g. 99');
+  const probeText = env.PROBE_INTERVAL ?? (embedded ? '20s' : '5m');
+  let probeInterval: number;
+  try {
+    probeInterval = parseDuration(probeText as Duration, 'PROBE_INTERVAL');
+  } catch {
+    throw new ConfigError('PROBE_INTERVAL', probeText, "a duration such as '300s', '5m'");
+  }
+  const redisUrl = optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  return {
+    port,
+    primary,
+    fallback,
+    windows,
+    thresholdPercent: threshold,
+    probeInterval,
+    redisUrl,
+    dbPath: env.DB_PATH ?? 'gateway-usage.sqlite',
+    statusToken: env.STATUS_TOKEN === '' ? undefined : env.STATUS_TOKEN,
+  };
+}
+
+function upstream(env: Record<string, string | undefined>, prefix: 'PRIMARY' | 'FALLBACK'): UpstreamConfig | undefined {
+  const url = optionalUrl(env, `${prefix}_URL`, ['http:', 'https:']);
+  if (url === undefined) return undefined;
+  return { url: url.replace(/\/+$/, ''), apiKey: env[`${prefix}_API_KEY`] || undefined };
+}
+
+function optionalUrl(env: Record<string, string | undefined>, name: string, protocols: string[]): string | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, value, `a URL (${protocols.join(' or ')}//…)`);
+  }
+  if (!protocols.includes(url.protocol)) throw new ConfigError(name, value, `a ${protocols.join(' or ')} URL`);
+  return value;
+}
+
+function integer(env: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(name, value, `a whole number in [${min}, ${max}]`);
+  return n;
+}

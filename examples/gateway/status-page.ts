@@ -1,0 +1,128 @@
+/**
+ * `GET /quota`: one page a person reads at a glance. Per window a bar of usage against budget and
+ * threshold with the exact counts, a chart of the primary's usage over the window's span (inline
+ * SVG, from the usage log), the state and why, when the next probe or recovery is due, the
+ * vendor's own utilization next to the guard's count, and the latest state changes. It reloads
+ * itself every 5 seconds. Everything shown comes from `quotaJson()`, which `/quota.json` serves.
+ */
+import type { MiddlewareInfo } from '../../src/adapters/express.js';
+import type { StateChangeEvent } from '../../src/index.js';
+
+export interface QuotaJson {
+  upstream: string;
+  primary: string;
+  fallback: string;
+  state: string;
+  why: string;
+  at: number;
+  nextProbeAt?: number;
+  retryAt?: number;
+  windows: Array<{
+    window: string;
+    windowMs: number;
+    state: string;
+    usageTokens: number;
+    budgetTokens: number;
+    thresholdPercent: number;
+    usagePercent: number;
+    capError: boolean;
+    vendorUtilization?: number;
+    /** Tokens in each of 48 equal spans of the window, oldest first (the chart). */
+    series: number[];
+  }>;
+  decisions: MiddlewareInfo['decisions'];
+  upstreamErrors: MiddlewareInfo['upstreamErrors'];
+  changes: StateChangeEvent[];
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+function ago(at: number, now: number): string {
+  const s = Math.round((at - now) / 1000);
+  if (Math.abs(s) < 1) return 'now';
+  const span = Math.abs(s) >= 3600 ? `${(Math.abs(s) / 3600).toFixed(1)} h` : Math.abs(s) >= 60 ? `${Math.round(Math.abs(s) / 60)} min` : `${Math.abs(s)} s`;
+  return s > 0 ? `in ${span}` : `${span} ago`;
+}
+
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The running total of the series against the budget and threshold lines. */
+function chart(series: number[], budget: number, threshold: number): string {
+  const width = 480;
+  const height = 120;
+  let total = 0;
+  const totals = series.map((v) => (total += v));
+  const top = Math.max(budget, total, 1) * 1.05;
+  const x = (i: number) => ((i + 1) / series.length) * width;
+  const y = (v: number) => height - (v / top) * height;
+  const points = ['0,' + height.toFixed(1), ...totals.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`)].join(' ');
+  const line = budget > 0 ? y((budget * threshold) / 100) : -1;
+  return `<svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="usage over the window" data-points="${totals.length}" data-total="${total}">
+    <rect width="${width}" height="${height}" fill="#f7f7f9"/>
+    ${line >= 0 ? `<line x1="0" x2="${width}" y1="${line.toFixed(1)}" y2="${line.toFixed(1)}" stroke="#c0392b" stroke-dasharray="4 3"/>` : ''}
+    <polyline fill="none" stroke="#2d6cdf" stroke-width="2" points="${points}"/>
+  </svg>`;
+}
+
+export function renderStatusPage(q: QuotaJson): string {
+  const windows = q.windows
+    .map((w) => {
+      const percent = w.budgetTokens > 0 ? Math.min(100, (w.usageTokens / w.budgetTokens) * 100) : 0;
+      const vendor =
+        w.vendorUtilization === undefined
+          ? '<span class="muted">vendor: no reading yet</span>'
+          : `vendor says <b>${(w.vendorUtilization * 100).toFixed(1)}%</b> used`;
+      return `<section class="window" data-window="${escape(w.window)}" data-state="${w.state}" data-usage="${w.usageTokens}" data-budget="${w.budgetTokens}">
+      <h2>${escape(w.window)} window <span class="badge ${w.state}">${w.state.replace('_', ' ')}${w.capError ? ' · cap error' : ''}</span></h2>
+      <div class="bar" title="${w.usagePercent}% of the budget">
+        <div class="fill ${w.state}" style="width:${percent.toFixed(2)}%"></div>
+        <div class="threshold" style="left:${w.thresholdPercent}%"></div>
+      </div>
+      <p class="counts"><b>${fmt(w.usageTokens)}</b> of ${fmt(w.budgetTokens)} tokens (${w.usagePercent}%; line at ${w.thresholdPercent}%) · ${vendor}</p>
+      ${chart(w.series, w.budgetTokens, w.thresholdPercent)}
+    </section>`;
+    })
+    .join('\n');
+  const due = [
+    q.nextProbeAt === undefined ? '' : `next probe ${ago(q.nextProbeAt, q.at)}`,
+    q.retryAt === undefined ? '' : `primary expected back ${ago(q.retryAt, q.at)}`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
+  const changes = q.changes
+    .slice(-8)
+    .reverse()
+    .map(
+      (c) =>
+        `<li>${new Date(c.at).toLocaleTimeString('en-GB')} · ${escape(c.window)}: ${c.from.replace('_', ' ')} → <b>${c.to.replace('_', ' ')}</b> (${c.reason.replace('_', ' ')}, ${fmt(c.usageTokens)} tokens)</li>`,
+    )
+    .join('');
+  const routes = Object.entries(q.decisions)
+    .flatMap(([route, reasons]) => Object.entries(reasons).map(([reason, n]) => `${route} · ${reason.replace(/_/g, ' ')}: ${fmt(n as number)}`))
+    .join(' &nbsp; ');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<title>quota-guard · ${escape(q.upstream)}</title>
+<style>
+  body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 720px; color: #1d1d1f; }
+  h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
+  .muted { color: #777; } .state { font-size: 1.1rem; margin: .6rem 0; }
+  .badge { font-size: .8rem; padding: .1rem .5rem; border-radius: 1rem; background: #e3f4e8; color: #17602f; }
+  .badge.quota_exceeded { background: #fde7e4; color: #9b2315; }
+  .bar { position: relative; height: 22px; background: #eceef2; border-radius: 4px; overflow: hidden; }
+  .fill { height: 100%; background: #2d9b5a; } .fill.quota_exceeded { background: #d0463b; }
+  .threshold { position: absolute; top: 0; bottom: 0; width: 2px; background: #1d1d1f; }
+  .counts { margin: .3rem 0 .5rem; } ul { padding-left: 1.1rem; }
+</style></head>
+<body>
+<h1>quota-guard · ${escape(q.upstream)}</h1>
+<p class="muted">primary ${escape(q.primary)} · fallback ${escape(q.fallback)} · ${new Date(q.at).toLocaleString('en-GB')}</p>
+<p class="state" data-state="${q.state}">Requests go to the <b>${q.state === 'within_quota' ? 'primary' : 'fallback'}</b>: ${escape(q.why)}${due ? ` · ${due}` : ''}</p>
+${windows}
+<h2>Requests answered</h2><p>${routes || '<span class="muted">none yet</span>'} · primary cap errors: ${q.upstreamErrors.cap}, transient: ${q.upstreamErrors.transient}</p>
+<h2>Latest state changes</h2><ul class="changes">${changes || '<li class="muted">none yet</li>'}</ul>
+<p class="muted"><a href="quota.json">quota.json</a> · <a href="metrics">metrics</a></p>
+</body></html>`;
+}
