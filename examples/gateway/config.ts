@@ -49,16 +49,28 @@ export function readConfig(env: Record<string, string | undefined>): GatewayConf
     try {
       ms = parseDuration(window.trim() as Duration, 'WINDOWS');
     } catch {
-      throw new ConfigError('WINDOWS', env.WINDOWS ?? '', "comma-separated '<duration>=<tokens>', e.g. 5h=65000000,7d=800000000");
+      throw new ConfigError(
+        'WINDOWS',
+        env.WINDOWS ?? '',
+        "comma-separated '<duration>=<tokens>', e.g. 5h=65000000,7d=800000000",
+      );
     }
     const tokens = Number(budget);
     if (!Number.isSafeInteger(tokens) || tokens < 0)
-      throw new ConfigError('WINDOWS', env.WINDOWS ?? '', `budgets are whole numbers of tokens ≥ 0 (got '${budget}')`);
+      throw new ConfigError(
+        'WINDOWS',
+        env.WINDOWS ?? '',
+        `budgets are whole numbers of tokens ≥ 0 (got '${budget}')`,
+      );
     return { window: ms, budget: tokens };
   });
   const threshold = Number(env.THRESHOLD_PERCENT ?? 99);
   if (!Number.isFinite(threshold) || threshold < 1 || threshold > 100)
-    throw new ConfigError('THRESHOLD_PERCENT', env.THRESHOLD_PERCENT ?? '', 'a percentage in [1, 100], e.g. 99');
+    throw new ConfigError(
+      'THRESHOLD_PERCENT',
+      env.THRESHOLD_PERCENT ?? '',
+      'a percentage in [1, 100], e.g. 99',
+    );
   const probeText = env.PROBE_INTERVAL ?? (embedded ? '20s' : '5m');
   let probeInterval: number;
   try {
@@ -80,13 +92,20 @@ export function readConfig(env: Record<string, string | undefined>): GatewayConf
   };
 }
 
-function upstream(env: Record<string, string | undefined>, prefix: 'PRIMARY' | 'FALLBACK'): UpstreamConfig | undefined {
+function upstream(
+  env: Record<string, string | undefined>,
+  prefix: 'PRIMARY' | 'FALLBACK',
+): UpstreamConfig | undefined {
   const url = optionalUrl(env, `${prefix}_URL`, ['http:', 'https:']);
   if (url === undefined) return undefined;
   return { url: url.replace(/\/+$/, ''), apiKey: env[`${prefix}_API_KEY`] || undefined };
 }
 
-function optionalUrl(env: Record<string, string | undefined>, name: string, protocols: string[]): string | undefined {
+function optionalUrl(
+  env: Record<string, string | undefined>,
+  name: string,
+  protocols: string[],
+): string | undefined {
   const value = env[name];
   if (value === undefined || value === '') return undefined;
   let url: URL;
@@ -95,14 +114,22 @@ function optionalUrl(env: Record<string, string | undefined>, name: string, prot
   } catch {
     throw new ConfigError(name, value, `a URL (${protocols.join(' or ')}//…)`);
   }
-  if (!protocols.includes(url.protocol)) throw new ConfigError(name, value, `a ${protocols.join(' or ')} URL`);
+  if (!protocols.includes(url.protocol))
+    throw new ConfigError(name, value, `a ${protocols.join(' or ')} URL`);
   return value;
 }
 
-function integer(env: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number): number {
+function integer(
+  env: Record<string, string | undefined>,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const value = env[name];
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(name, value, `a whole number in [${min}, ${max}]`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ConfigError(name, value, `a whole number in [${min}, ${max}]`);
   return n;
 }

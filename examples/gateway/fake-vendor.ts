@@ -105,7 +105,12 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
         const key = req.headers['x-api-key'] ?? req.headers.authorization?.replace(/^Bearer /, '');
         if (key !== options.apiKey) {
           res.writeHead(401, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } }));
+          res.end(
+            JSON.stringify({
+              type: 'error',
+              error: { type: 'authentication_error', message: 'invalid x-api-key' },
+            }),
+          );
           return;
         }
       }
@@ -115,14 +120,22 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
         body = raw === '' ? {} : (JSON.parse(raw) as Record<string, unknown>);
       } catch {
         res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'body is not JSON' } }));
+        res.end(
+          JSON.stringify({
+            type: 'error',
+            error: { type: 'invalid_request_error', message: 'body is not JSON' },
+          }),
+        );
         return;
       }
       const ask: Ask = {
         stream: body.stream === true,
         model: typeof body.model === 'string' ? body.model : `${name}-model`,
         input: Math.max(8, Math.ceil(raw.length / 4)),
-        output: Math.min(Math.max(Number(body.max_tokens ?? body.max_completion_tokens ?? 64) || 64, 1), 4_096),
+        output: Math.min(
+          Math.max(Number(body.max_tokens ?? body.max_completion_tokens ?? 64) || 64, 1),
+          4_096,
+        ),
       };
       rollWindow();
       if (path === '/v1/messages/count_tokens') {
@@ -169,7 +182,12 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
   async function answerAnthropic(req: IncomingMessage, res: ServerResponse, ask: Ask): Promise<void> {
     const id = `msg_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
     const pieces = text(ask.output);
-    const usage = { input_tokens: ask.input, output_tokens: ask.output, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    const usage = {
+      input_tokens: ask.input,
+      output_tokens: ask.output,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+    };
     if (!ask.stream) {
       res.writeHead(200, headers({ 'content-type': 'application/json' }));
       res.end(
@@ -190,12 +208,35 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
     const events = [
       sse('message_start', {
         type: 'message_start',
-        message: { id, type: 'message', role: 'assistant', model: ask.model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } },
+        message: {
+          id,
+          type: 'message',
+          role: 'assistant',
+          model: ask.model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: { ...usage, output_tokens: 1 },
+        },
       }),
-      sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
-      ...pieces.map((piece) => sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: piece } })),
+      sse('content_block_start', {
+        type: 'content_block_start',
+        index: 0,
+        content_block: { type: 'text', text: '' },
+      }),
+      ...pieces.map((piece) =>
+        sse('content_block_delta', {
+          type: 'content_block_delta',
+          index: 0,
+          delta: { type: 'text_delta', text: piece },
+        }),
+      ),
       sse('content_block_stop', { type: 'content_block_stop', index: 0 }),
-      sse('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: ask.output } }),
+      sse('message_delta', {
+        type: 'message_delta',
+        delta: { stop_reason: 'end_turn', stop_sequence: null },
+        usage: { output_tokens: ask.output },
+      }),
       sse('message_stop', { type: 'message_stop' }),
     ];
     await stream(req, res, events);
@@ -205,7 +246,11 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
     const id = `chatcmpl-${Date.now().toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
     const pieces = text(ask.output);
-    const usage = { prompt_tokens: ask.input, completion_tokens: ask.output, total_tokens: ask.input + ask.output };
+    const usage = {
+      prompt_tokens: ask.input,
+      completion_tokens: ask.output,
+      total_tokens: ask.input + ask.output,
+    };
     if (!ask.stream) {
       res.writeHead(200, headers({ 'content-type': 'application/json' }));
       res.end(
@@ -214,7 +259,9 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
           object: 'chat.completion',
           created,
           model: ask.model,
-          choices: [{ index: 0, message: { role: 'assistant', content: pieces.join('') }, finish_reason: 'stop' }],
+          choices: [
+            { index: 0, message: { role: 'assistant', content: pieces.join('') }, finish_reason: 'stop' },
+          ],
           usage,
         }),
       );

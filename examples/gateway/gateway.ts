@@ -6,7 +6,7 @@
  * from which the guard's windows are loaded at startup. `/quota`, `/quota.json` and `/metrics`
  * show the guard.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Redis } from 'ioredis';
@@ -42,7 +42,13 @@ export interface Gateway {
 const UPSTREAM = 'primary';
 const SERIES = 48;
 
-export async function createGateway({ config, primary, fallback, logger, clock }: GatewayOptions): Promise<Gateway> {
+export async function createGateway({
+  config,
+  primary,
+  fallback,
+  logger,
+  clock,
+}: GatewayOptions): Promise<Gateway> {
   const usage = new UsageLog(config.dbPath);
   const wall = () => clock?.now() ?? Date.now();
   const changes: StateChangeEvent[] = [];
@@ -51,7 +57,11 @@ export async function createGateway({ config, primary, fallback, logger, clock }
   if (config.redisUrl !== undefined) {
     redis = new Redis(config.redisUrl, { enableOfflineQueue: false, lazyConnect: true });
     redis.on('error', () => {});
-    await redis.connect().catch((error: Error) => logger.warn(`redis: ${error.message}; the guard answers locally until it is back`));
+    await redis
+      .connect()
+      .catch((error: Error) =>
+        logger.warn(`redis: ${error.message}; the guard answers locally until it is back`),
+      );
     store = new RedisStore({ client: redis, prefix: 'quota-guard-gateway:', logger });
   }
   const guard = quotaGuard({
@@ -71,7 +81,9 @@ export async function createGateway({ config, primary, fallback, logger, clock }
     loadBaseline: ({ windowMs, key, budget }) => {
       if (key !== undefined || budget !== undefined) return undefined;
       const entries = usage.entriesSince(wall() - windowMs);
-      logger.info(`baseline: ${entries.length} rows of the last ${windowMs / 3_600_000} h from ${config.dbPath}`);
+      logger.info(
+        `baseline: ${entries.length} rows of the last ${windowMs / 3_600_000} h from ${config.dbPath}`,
+      );
       return entries;
     },
   });
@@ -146,58 +158,72 @@ export async function createGateway({ config, primary, fallback, logger, clock }
     res.json({ ok: true });
   });
   app.use(status);
-  app.use('/v1', express.raw({ type: () => true, limit: '32mb' }), guard, async (req: Request, res: Response) => {
-    const route = req.quotaRoute!;
-    const controller = new AbortController();
-    // The client went away: so does the upstream request (the usage streamed so far is still counted).
-    res.on('close', () => {
-      if (!res.writableFinished) controller.abort();
-    });
-    const model = modelOf(req.body);
-    const row = (served: 'primary' | 'fallback', status: number, reading?: Awaited<ReturnType<typeof relay>>) => {
-      const u = reading?.reading.usage;
-      usage.add({
-        at: wall(),
-        upstream: served === 'primary' ? primary.url : fallback.url,
-        route: served,
-        probe: served === 'primary' && route.probe,
-        status,
-        inputTokens: u?.inputTokens ?? 0,
-        outputTokens: u?.outputTokens ?? 0,
-        cacheTokens: (u?.cacheCreationInputTokens ?? 0) + (u?.cacheReadInputTokens ?? 0),
-        model,
-        aborted: reading?.aborted ?? false,
+  app.use(
+    '/v1',
+    express.raw({ type: () => true, limit: '32mb' }),
+    guard,
+    async (req: Request, res: Response) => {
+      const route = req.quotaRoute!;
+      const controller = new AbortController();
+      // The client went away: so does the upstream request (the usage streamed so far is still counted).
+      res.on('close', () => {
+        if (!res.writableFinished) controller.abort();
       });
-    };
-    try {
-      if (route.route === 'primary') {
-        let answer: globalThis.Response | undefined;
-        try {
-          answer = await route.observe(await send(primary, req, controller.signal));
-        } catch (error) {
-          if (controller.signal.aborted) return;
-          // The primary could not be reached: not its word on the quota; this request goes to the fallback.
-          logger.warn(`primary unreachable (${(error as Error).message}); this request goes to the fallback`);
+      const model = modelOf(req.body);
+      const row = (
+        served: 'primary' | 'fallback',
+        status: number,
+        reading?: Awaited<ReturnType<typeof relay>>,
+      ) => {
+        const u = reading?.reading.usage;
+        usage.add({
+          at: wall(),
+          upstream: served === 'primary' ? primary.url : fallback.url,
+          route: served,
+          probe: served === 'primary' && route.probe,
+          status,
+          inputTokens: u?.inputTokens ?? 0,
+          outputTokens: u?.outputTokens ?? 0,
+          cacheTokens: (u?.cacheCreationInputTokens ?? 0) + (u?.cacheReadInputTokens ?? 0),
+          model,
+          aborted: reading?.aborted ?? false,
+        });
+      };
+      try {
+        if (route.route === 'primary') {
+          let answer: globalThis.Response | undefined;
+          try {
+            answer = await route.observe(await send(primary, req, controller.signal));
+          } catch (error) {
+            if (controller.signal.aborted) return;
+            // The primary could not be reached: not its word on the quota; this request goes to the fallback.
+            logger.warn(
+              `primary unreachable (${(error as Error).message}); this request goes to the fallback`,
+            );
+          }
+          if (answer !== undefined && route.upstreamError?.kind !== 'cap') {
+            row('primary', answer.status, await relay(answer, res, 'primary'));
+            return;
+          }
+          if (answer !== undefined) {
+            // A cap error before any byte went out: the guard has learnt it (observe); retry once on the fallback.
+            row('primary', answer.status);
+            await answer.body?.cancel();
+          }
         }
-        if (answer !== undefined && route.upstreamError?.kind !== 'cap') {
-          row('primary', answer.status, await relay(answer, res, 'primary'));
-          return;
-        }
-        if (answer !== undefined) {
-          // A cap error before any byte went out: the guard has learnt it (observe); retry once on the fallback.
-          row('primary', answer.status);
-          await answer.body?.cancel();
-        }
+        const answer = await send(fallback, req, controller.signal);
+        row('fallback', answer.status, await relay(answer, res, 'fallback'));
+      } catch (error) {
+        if (controller.signal.aborted) return;
+        logger.error(`proxy: ${(error as Error).message}`);
+        if (!res.headersSent)
+          res
+            .status(502)
+            .json({ type: 'error', error: { type: 'api_error', message: 'upstream unreachable' } });
+        else res.destroy();
       }
-      const answer = await send(fallback, req, controller.signal);
-      row('fallback', answer.status, await relay(answer, res, 'fallback'));
-    } catch (error) {
-      if (controller.signal.aborted) return;
-      logger.error(`proxy: ${(error as Error).message}`);
-      if (!res.headersSent) res.status(502).json({ type: 'error', error: { type: 'api_error', message: 'upstream unreachable' } });
-      else res.destroy();
-    }
-  });
+    },
+  );
 
   let server: ReturnType<express.Express['listen']> | undefined;
   return {
@@ -240,7 +266,11 @@ function requireToken(token: string | undefined) {
   return (req: Request, res: Response, next: NextFunction) => {
     if (want === undefined) return next();
     const header = req.get('authorization');
-    const given = header?.startsWith('Bearer ') ? header.slice(7) : typeof req.query.token === 'string' ? req.query.token : '';
+    const given = header?.startsWith('Bearer ')
+      ? header.slice(7)
+      : typeof req.query.token === 'string'
+        ? req.query.token
+        : '';
     if (timingSafeEqual(createHash('sha256').update(given).digest(), want)) return next();
     res.status(401).set('www-authenticate', 'Bearer').json({ error: 'a status token is required' });
   };

@@ -3,8 +3,8 @@
  * gateway's own key replaces the client's, other headers pass through, and a client that goes
  * away aborts the upstream request.
  */
-import type { Request, Response as ExpressResponse } from 'express';
-import { BodyTap, type BodyReading } from '../../src/index.js';
+import type { Response as ExpressResponse, Request } from 'express';
+import { type BodyReading, BodyTap } from '../../src/index.js';
 import type { UpstreamConfig } from './config.js';
 
 /** Request headers never forwarded: hop-by-hop, the client's credentials, what fetch sets itself. */
@@ -66,7 +66,11 @@ export interface Relayed {
  * Streams an upstream answer to the client unchanged, reading its usage on the way (for the
  * usage log). Resolves once the answer ended or the client went away.
  */
-export async function relay(upstream: Response, res: ExpressResponse, upstreamName: string): Promise<Relayed> {
+export async function relay(
+  upstream: Response,
+  res: ExpressResponse,
+  upstreamName: string,
+): Promise<Relayed> {
   res.status(upstream.status);
   upstream.headers.forEach((value, name) => {
     if (!DROPPED_RESPONSE.has(name)) res.setHeader(name, value);
@@ -89,7 +93,8 @@ export async function relay(upstream: Response, res: ExpressResponse, upstreamNa
           aborted = true;
           break;
         }
-        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+        if (!res.write(chunk))
+          await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
       }
     }
   } catch {

@@ -40,7 +40,12 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 function ago(at: number, now: number): string {
   const s = Math.round((at - now) / 1000);
   if (Math.abs(s) < 1) return 'now';
-  const span = Math.abs(s) >= 3600 ? `${(Math.abs(s) / 3600).toFixed(1)} h` : Math.abs(s) >= 60 ? `${Math.round(Math.abs(s) / 60)} min` : `${Math.abs(s)} s`;
+  const span =
+    Math.abs(s) >= 3600
+      ? `${(Math.abs(s) / 3600).toFixed(1)} h`
+      : Math.abs(s) >= 60
+        ? `${Math.round(Math.abs(s) / 60)} min`
+        : `${Math.abs(s)} s`;
   return s > 0 ? `in ${span}` : `${span} ago`;
 }
 
@@ -57,7 +62,10 @@ function chart(series: number[], budget: number, threshold: number): string {
   const top = Math.max(budget, total, 1) * 1.05;
   const x = (i: number) => ((i + 1) / series.length) * width;
   const y = (v: number) => height - (v / top) * height;
-  const points = ['0,' + height.toFixed(1), ...totals.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`)].join(' ');
+  const points = [
+    '0,' + height.toFixed(1),
+    ...totals.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`),
+  ].join(' ');
   const line = budget > 0 ? y((budget * threshold) / 100) : -1;
   return `<svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="usage over the window" data-points="${totals.length}" data-total="${total}">
     <rect width="${width}" height="${height}" fill="#f7f7f9"/>
@@ -100,7 +108,11 @@ export function renderStatusPage(q: QuotaJson): string {
     )
     .join('');
   const routes = Object.entries(q.decisions)
-    .flatMap(([route, reasons]) => Object.entries(reasons).map(([reason, n]) => `${route} · ${reason.replace(/_/g, ' ')}: ${fmt(n as number)}`))
+    .flatMap(([route, reasons]) =>
+      Object.entries(reasons).map(
+        ([reason, n]) => `${route} · ${reason.replace(/_/g, ' ')}: ${fmt(n as number)}`,
+      ),
+    )
     .join(' &nbsp; ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">

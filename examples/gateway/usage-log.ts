@@ -42,7 +42,12 @@ export class UsageLog {
   }
 
   add(row: UsageRow): void {
-    this.insert.run({ ...row, probe: row.probe ? 1 : 0, aborted: row.aborted ? 1 : 0, model: row.model ?? null });
+    this.insert.run({
+      ...row,
+      probe: row.probe ? 1 : 0,
+      aborted: row.aborted ? 1 : 0,
+      model: row.model ?? null,
+    });
   }
 
   /** The primary's usage since `from` (epoch ms), as `loadBaseline` entries. */
