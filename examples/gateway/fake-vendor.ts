@@ -38,6 +38,8 @@ export interface FakeVendor {
   lastHeaders(): IncomingMessage['headers'] | undefined;
   /** Ends the cap now, as if the vendor's window rolled over. */
   reset(): void;
+  /** Answers the next request with this error instead (e.g. a per-minute rate limit). */
+  failNext(status: number, headers: Record<string, string>, body: unknown): void;
   close(): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
   let aborted = 0;
   let last: IncomingMessage['headers'] | undefined;
   const requests: Record<string, number> = {};
+  let failure: { status: number; headers: Record<string, string>; body: unknown } | undefined;
 
   function rollWindow(): void {
     if (now() - windowStart >= windowMs) {
@@ -147,6 +150,13 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
       if (path !== '/v1/messages' && !openai) {
         res.writeHead(404, headers({ 'content-type': 'application/json' }));
         res.end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: `no ${path}` } }));
+        return;
+      }
+      if (failure !== undefined) {
+        const { status, headers: extra, body: errorBody } = failure;
+        failure = undefined;
+        res.writeHead(status, headers({ 'content-type': 'application/json', ...extra }));
+        res.end(JSON.stringify(errorBody));
         return;
       }
       if (served >= capTokens) return capped(res, openai);
@@ -292,6 +302,9 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
     reset: () => {
       served = 0;
       windowStart = now();
+    },
+    failNext: (status, extra, errorBody) => {
+      failure = { status, headers: extra, body: errorBody };
     },
     close: () =>
       new Promise((resolve) => {

@@ -1,0 +1,179 @@
+/**
+ * The gateway pointed at upstreams the environment names, its keys, transient errors, a restart
+ * over the same usage log, a client that leaves mid-stream, and bad configuration.
+ */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { readConfig } from '../../examples/gateway/config.js';
+import { startFakeVendor } from '../../examples/gateway/fake-vendor.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { gatewaySetup, NOW, quotaJson, tempDb } from './helpers.js';
+
+const message = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    model: 'claude-x',
+    max_tokens: 100,
+    messages: [{ role: 'user', content: 'Hi' }],
+    ...extra,
+  });
+
+async function post(url: string, body: string, headers: Record<string, string> = {}) {
+  return fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-api-key': 'client-key',
+      'anthropic-version': '2023-06-01',
+      ...headers,
+    },
+    body,
+  });
+}
+
+describe('the gateway', () => {
+  const start = gatewaySetup();
+
+  it('forwards to the upstreams the environment names, with its own keys, never showing them', async () => {
+    const primary = await startFakeVendor({ name: 'env-primary', apiKey: 'primary-secret-key' });
+    const fallback = await startFakeVendor({ name: 'env-fallback', apiKey: 'fallback-secret-key' });
+    try {
+      const gw = await start({
+        PRIMARY_URL: primary.url,
+        PRIMARY_API_KEY: 'primary-secret-key',
+        FALLBACK_URL: fallback.url,
+        FALLBACK_API_KEY: 'fallback-secret-key',
+        WINDOWS: '5h=1000',
+      });
+      expect(gw.vendors).toEqual({});
+      const answer = await post(gw.url, message(), { 'anthropic-beta': 'tools-2024' });
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('x-served-by')).toBe('primary');
+      // The client's key was replaced; its other headers passed through.
+      expect(primary.lastHeaders()).toMatchObject({
+        'x-api-key': 'primary-secret-key',
+        'anthropic-version': '2023-06-01',
+        'anthropic-beta': 'tools-2024',
+      });
+      // Count tokens and other paths under /v1 go to the chosen upstream unchanged.
+      const counted = await fetch(`${gw.url}/v1/messages/count_tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: message(),
+      });
+      expect(await counted.json()).toMatchObject({ input_tokens: expect.any(Number) });
+      for (let i = 0; i < 10; i++) await post(gw.url, message({ max_tokens: 200 }));
+      await gw.gateway.guard.settled();
+      const last = await post(gw.url, message());
+      expect(last.headers.get('x-served-by')).toBe('fallback');
+      expect(fallback.lastHeaders()?.['x-api-key']).toBe('fallback-secret-key');
+      const shown = [
+        await (await fetch(`${gw.url}/quota`)).text(),
+        JSON.stringify(await quotaJson(gw.url)),
+        await (await fetch(`${gw.url}/metrics`)).text(),
+        gw.log.lines.map((l) => l.message).join('\n'),
+      ].join('\n');
+      expect(shown).not.toContain('secret-key');
+      expect(gw.log.lines.map((l) => l.message)).toContain(
+        `primary ${primary.url} (key set), fallback ${fallback.url} (key set)`,
+      );
+    } finally {
+      await primary.close();
+      await fallback.close();
+    }
+  });
+
+  it('passes a transient 429 back as it came, with its Retry-After, and holds nothing', async () => {
+    const gw = await start();
+    gw.vendors.primary!.failNext(
+      429,
+      { 'retry-after': '7' },
+      {
+        type: 'error',
+        error: { type: 'rate_limit_error', message: 'Rate limit exceeded: 50 requests per minute' },
+      },
+    );
+    const answer = await post(gw.url, message());
+    expect(answer.status).toBe(429);
+    expect(answer.headers.get('retry-after')).toBe('7');
+    expect(await answer.json()).toMatchObject({
+      error: { message: 'Rate limit exceeded: 50 requests per minute' },
+    });
+    await gw.gateway.guard.settled();
+    expect(await quotaJson(gw.url)).toMatchObject({
+      state: 'within_quota',
+      upstreamErrors: { cap: 0, transient: 1 },
+    });
+    expect((await post(gw.url, message())).headers.get('x-served-by')).toBe('primary');
+  });
+
+  it('keeps the window usage over a restart on the same usage log, not doubled', async () => {
+    const db = tempDb();
+    const clock = new ManualClock(NOW);
+    const first = await start({ DB_PATH: db }, clock);
+    for (let i = 0; i < 3; i++) await (await post(first.url, message({ stream: i % 2 === 0 }))).text();
+    await first.gateway.guard.settled();
+    const before = (await quotaJson(first.url)).windows.map((w) => w.usageTokens);
+    expect(before[0]).toBeGreaterThan(300);
+    await first.close();
+    clock.advance(60_000);
+    const second = await start({ DB_PATH: db }, clock);
+    expect((await quotaJson(second.url)).windows.map((w) => w.usageTokens)).toEqual(before);
+    expect(second.log.lines.map((l) => l.message)).toContain(`usage log ${db}: 3 rows`);
+    // Five hours after the usage it slides out of the 5 h window, as it would have without the restart.
+    clock.advance(5 * 3_600_000);
+    expect((await quotaJson(second.url)).windows.map((w) => w.usageTokens)).toEqual([0, before[1]]);
+  });
+
+  it('aborts the upstream request when the client leaves mid-stream, and still counts the usage streamed so far', async () => {
+    const primary = await startFakeVendor({ name: 'slow-primary', eventDelayMs: 30 });
+    const fallback = await startFakeVendor({ name: 'fallback' });
+    try {
+      const gw = await start({ PRIMARY_URL: primary.url, FALLBACK_URL: fallback.url });
+      const answer = await post(gw.url, message({ stream: true, max_tokens: 500 }));
+      const reader = answer.body!.getReader();
+      let seen = '';
+      while (!seen.includes('content_block_delta'))
+        seen += new TextDecoder().decode((await reader.read()).value);
+      await reader.cancel();
+      for (let i = 0; i < 200 && primary.aborted() === 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(primary.aborted()).toBe(1);
+      await gw.gateway.guard.settled();
+      // message_start said the input tokens and 1 output token so far: that much was charged.
+      const q = await quotaJson(gw.url);
+      expect(q.windows[0]!.usageTokens).toBeGreaterThan(0);
+      expect(q.windows[0]!.usageTokens).toBeLessThan(500);
+      expect(gw.gateway.usage.entriesSince(0)).toEqual([{ at: NOW, tokens: q.windows[0]!.usageTokens }]);
+    } finally {
+      await primary.close();
+      await fallback.close();
+    }
+  });
+
+  it('stops at startup on bad configuration with one line naming the variable and the value', () => {
+    expect(() => readConfig({ PRIMARY_URL: 'not a url' })).toThrow('PRIMARY_URL="not a url" is not valid');
+    expect(() => readConfig({ WINDOWS: '5h=-1' })).toThrow('WINDOWS="5h=-1" is not valid');
+    expect(() => readConfig({ PORT: '99999' })).toThrow('PORT="99999" is not valid');
+    expect(() => readConfig({ PROBE_INTERVAL: 'soon' })).toThrow('PROBE_INTERVAL="soon" is not valid');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'examples/gateway/main.ts'], {
+      env: { ...process.env, PRIMARY_URL: 'ftp://x', PORT: '0' },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      'quota-guard gateway: PRIMARY_URL="ftp://x" is not valid: a http: or https: URL',
+    ]);
+  });
+
+  it('puts status and metrics behind STATUS_TOKEN when it is set', async () => {
+    const gw = await start({ STATUS_TOKEN: 'let-me-see' });
+    expect((await fetch(`${gw.url}/quota.json`)).status).toBe(401);
+    expect((await fetch(`${gw.url}/metrics`, { headers: { authorization: 'Bearer nope' } })).status).toBe(
+      401,
+    );
+    expect(
+      (await fetch(`${gw.url}/metrics`, { headers: { authorization: 'Bearer let-me-see' } })).status,
+    ).toBe(200);
+    expect((await fetch(`${gw.url}/quota?token=let-me-see`)).status).toBe(200);
+  });
+});
