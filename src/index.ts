@@ -35,7 +35,7 @@ export type {
   StoreDefinition,
   StoreStats,
 } from './stores/store.js';
-export { BodyTap, type BodyReading, type BodyTapOptions } from './usage/body-tap.js';
+export { type BodyReading, BodyTap, type BodyTapOptions } from './usage/body-tap.js';
 export { type ClassifyInput, classifyUpstreamError, type UpstreamErrorClass } from './usage/classify.js';
 export type { HeadersLike } from './usage/headers.js';
 export { usageFromJson } from './usage/json-usage.js';

@@ -123,6 +123,7 @@ export async function createGateway({
       ...(info.guard.retryAt === undefined ? {} : { retryAt: info.guard.retryAt }),
       windows,
       decisions: info.decisions,
+      served: usage.routesSince(now - Math.min(...windows.map((w) => w.windowMs))),
       upstreamErrors: info.upstreamErrors,
       changes: [...changes],
     };

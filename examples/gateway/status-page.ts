@@ -31,6 +31,8 @@ export interface QuotaJson {
     series: number[];
   }>;
   decisions: MiddlewareInfo['decisions'];
+  /** Answers in the shortest window's span, by who served them (`probe`: the primary, probing), from the usage log. */
+  served: Record<string, number>;
   upstreamErrors: MiddlewareInfo['upstreamErrors'];
   changes: StateChangeEvent[];
 }
@@ -133,7 +135,9 @@ export function renderStatusPage(q: QuotaJson): string {
 <p class="muted">primary ${escape(q.primary)} · fallback ${escape(q.fallback)} · ${new Date(q.at).toLocaleString('en-GB')}</p>
 <p class="state" data-state="${q.state}">Requests go to the <b>${q.state === 'within_quota' ? 'primary' : 'fallback'}</b>: ${escape(q.why)}${due ? ` · ${due}` : ''}</p>
 ${windows}
-<h2>Requests answered</h2><p>${routes || '<span class="muted">none yet</span>'} · primary cap errors: ${q.upstreamErrors.cap}, transient: ${q.upstreamErrors.transient}</p>
+<h2>Requests answered</h2>
+<p class="served">served by the primary: <b>${fmt(q.served.primary ?? 0)}</b> · probes: <b>${fmt(q.served.probe ?? 0)}</b> · by the fallback: <b>${fmt(q.served.fallback ?? 0)}</b> <span class="muted">(${escape(q.windows[0]?.window ?? '')} window, usage log)</span></p>
+<p class="muted">decisions: ${routes || 'none yet'} · primary cap errors: ${q.upstreamErrors.cap}, transient: ${q.upstreamErrors.transient}</p>
 <h2>Latest state changes</h2><ul class="changes">${changes || '<li class="muted">none yet</li>'}</ul>
 <p class="muted"><a href="quota.json">quota.json</a> · <a href="metrics">metrics</a></p>
 </body></html>`;
