@@ -51,7 +51,7 @@ function ago(at: number, now: number): string {
   return s > 0 ? `in ${span}` : `${span} ago`;
 }
 
-function escape(text: string): string {
+function html(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
@@ -84,8 +84,8 @@ export function renderStatusPage(q: QuotaJson): string {
         w.vendorUtilization === undefined
           ? '<span class="muted">vendor: no reading yet</span>'
           : `vendor says <b>${(w.vendorUtilization * 100).toFixed(1)}%</b> used`;
-      return `<section class="window" data-window="${escape(w.window)}" data-state="${w.state}" data-usage="${w.usageTokens}" data-budget="${w.budgetTokens}">
-      <h2>${escape(w.window)} window <span class="badge ${w.state}">${w.state.replace('_', ' ')}${w.capError ? ' · cap error' : ''}</span></h2>
+      return `<section class="window" data-window="${html(w.window)}" data-state="${w.state}" data-usage="${w.usageTokens}" data-budget="${w.budgetTokens}">
+      <h2>${html(w.window)} window <span class="badge ${w.state}">${w.state.replace('_', ' ')}${w.capError ? ' · cap error' : ''}</span></h2>
       <div class="bar" title="${w.usagePercent}% of the budget">
         <div class="fill ${w.state}" style="width:${percent.toFixed(2)}%"></div>
         <div class="threshold" style="left:${w.thresholdPercent}%"></div>
@@ -106,7 +106,7 @@ export function renderStatusPage(q: QuotaJson): string {
     .reverse()
     .map(
       (c) =>
-        `<li>${new Date(c.at).toLocaleTimeString('en-GB')} · ${escape(c.window)}: ${c.from.replace('_', ' ')} → <b>${c.to.replace('_', ' ')}</b> (${c.reason.replace('_', ' ')}, ${fmt(c.usageTokens)} tokens)</li>`,
+        `<li>${new Date(c.at).toLocaleTimeString('en-GB')} · ${html(c.window)}: ${c.from.replace('_', ' ')} → <b>${c.to.replace('_', ' ')}</b> (${c.reason.replace('_', ' ')}, ${fmt(c.usageTokens)} tokens)</li>`,
     )
     .join('');
   const routes = Object.entries(q.decisions)
@@ -118,7 +118,7 @@ export function renderStatusPage(q: QuotaJson): string {
     .join(' &nbsp; ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
-<title>quota-guard · ${escape(q.upstream)}</title>
+<title>quota-guard · ${html(q.upstream)}</title>
 <style>
   body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 720px; color: #1d1d1f; }
   h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
@@ -131,12 +131,12 @@ export function renderStatusPage(q: QuotaJson): string {
   .counts { margin: .3rem 0 .5rem; } ul { padding-left: 1.1rem; }
 </style></head>
 <body>
-<h1>quota-guard · ${escape(q.upstream)}</h1>
-<p class="muted">primary ${escape(q.primary)} · fallback ${escape(q.fallback)} · ${new Date(q.at).toLocaleString('en-GB')}</p>
-<p class="state" data-state="${q.state}">Requests go to the <b>${q.state === 'within_quota' ? 'primary' : 'fallback'}</b>: ${escape(q.why)}${due ? ` · ${due}` : ''}</p>
+<h1>quota-guard · ${html(q.upstream)}</h1>
+<p class="muted">primary ${html(q.primary)} · fallback ${html(q.fallback)} · ${new Date(q.at).toLocaleString('en-GB')}</p>
+<p class="state" data-state="${q.state}">Requests go to the <b>${q.state === 'within_quota' ? 'primary' : 'fallback'}</b>: ${html(q.why)}${due ? ` · ${due}` : ''}</p>
 ${windows}
 <h2>Requests answered</h2>
-<p class="served">served by the primary: <b>${fmt(q.served.primary ?? 0)}</b> · probes: <b>${fmt(q.served.probe ?? 0)}</b> · by the fallback: <b>${fmt(q.served.fallback ?? 0)}</b> <span class="muted">(${escape(q.windows[0]?.window ?? '')} window, usage log)</span></p>
+<p class="served">served by the primary: <b>${fmt(q.served.primary ?? 0)}</b> · probes: <b>${fmt(q.served.probe ?? 0)}</b> · by the fallback: <b>${fmt(q.served.fallback ?? 0)}</b> <span class="muted">(${html(q.windows[0]?.window ?? '')} window, usage log)</span></p>
 <p class="muted">decisions: ${routes || 'none yet'} · primary cap errors: ${q.upstreamErrors.cap}, transient: ${q.upstreamErrors.transient}</p>
 <h2>Latest state changes</h2><ul class="changes">${changes || '<li class="muted">none yet</li>'}</ul>
 <p class="muted"><a href="quota.json">quota.json</a> · <a href="metrics">metrics</a></p>

@@ -58,7 +58,7 @@ describe('the status page in headless Chromium', () => {
       await expect.poll(() => page.locator('section.window').count()).toBe(2);
       const five = page.locator('section.window[data-window="5h"]');
       expect(await five.getAttribute('data-state')).toBe('quota_exceeded');
-      const counts = await five.locator('.counts').innerText();
+      const counts = await five.locator('.counts').textContent();
       expect(counts).toContain(`${q.windows[0]!.usageTokens.toLocaleString('en-US')} of 60,000 tokens`);
       expect(counts).toMatch(/vendor says \d+(\.\d)?% used/);
       // The bar's fill is as wide as the share of the budget used.
@@ -71,11 +71,11 @@ describe('the status page in headless Chromium', () => {
       expect(await chart.getAttribute('data-points')).toBe('48');
       expect(Number(await chart.getAttribute('data-total'))).toBe(q.windows[0]!.usageTokens);
       expect(await chart.locator('polyline').count()).toBe(1);
-      const state = await page.locator('p.state').innerText();
+      const state = await page.locator('p.state').textContent();
       expect(state).toContain('Requests go to the fallback');
       expect(state).toContain('cap error');
       expect(state).toMatch(/next probe in \d+/);
-      expect(await page.locator('ul.changes li').first().innerText()).toContain('→ quota exceeded');
+      expect(await page.locator('ul.changes li').first().textContent()).toContain('→ quota exceeded');
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
       expect(existsSync(SCREENSHOT)).toBe(true);
     } finally {
