@@ -28,7 +28,11 @@ export const EMBEDDED_CAP = { capTokens: 25_000, windowMs: 60_000 };
 
 export async function startGateway(
   env: Record<string, string | undefined>,
-  { logger, clock }: { logger: GatewayLogger; clock?: Clock },
+  {
+    logger,
+    clock,
+    embedded = EMBEDDED_CAP,
+  }: { logger: GatewayLogger; clock?: Clock; embedded?: { capTokens: number; windowMs: number } },
 ): Promise<StartedGateway> {
   const config = readConfig(env);
   const vendors: StartedGateway['vendors'] = {};
@@ -40,12 +44,14 @@ export async function startGateway(
     // gateway's budget and resets every minute: both ways to the fallback show, and the recovery.
     vendors.primary = await startFakeVendor({
       name: 'fake-primary',
-      ...EMBEDDED_CAP,
+      ...embedded,
       eventDelayMs: 5,
       ...(now ? { now } : {}),
     });
     primary = { url: vendors.primary.url, apiKey: undefined };
-    logger.info(`embedded primary vendor on ${primary.url} (hidden cap: 25,000 tokens a minute)`);
+    logger.info(
+      `embedded primary vendor on ${primary.url} (hidden cap: ${embedded.capTokens.toLocaleString('en-US')} tokens per ${formatDuration(embedded.windowMs)})`,
+    );
   }
   if (fallback === undefined) {
     vendors.fallback = await startFakeVendor({ name: 'fake-fallback', eventDelayMs: 5 });
