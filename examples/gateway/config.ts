@@ -23,6 +23,8 @@ export interface GatewayConfig {
   thresholdPercent: number;
   probeInterval: Duration;
   redisUrl: string | undefined;
+  /** Key prefix in Redis: instances with the same one share a quota. */
+  redisPrefix: string;
   dbPath: string;
   statusToken: string | undefined;
 }
@@ -87,6 +89,7 @@ export function readConfig(env: Record<string, string | undefined>): GatewayConf
     thresholdPercent: threshold,
     probeInterval,
     redisUrl,
+    redisPrefix: env.REDIS_PREFIX || 'quota-guard-gateway:',
     dbPath: env.DB_PATH ?? 'gateway-usage.sqlite',
     statusToken: env.STATUS_TOKEN === '' ? undefined : env.STATUS_TOKEN,
   };

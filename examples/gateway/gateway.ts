@@ -62,7 +62,7 @@ export async function createGateway({
       .catch((error: Error) =>
         logger.warn(`redis: ${error.message}; the guard answers locally until it is back`),
       );
-    store = new RedisStore({ client: redis, prefix: 'quota-guard-gateway:', logger });
+    store = new RedisStore({ client: redis, prefix: config.redisPrefix, logger });
   }
   const guard = quotaGuard({
     upstream: UPSTREAM,

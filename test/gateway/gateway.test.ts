@@ -177,3 +177,36 @@ describe('the gateway', () => {
     expect((await fetch(`${gw.url}/quota?token=let-me-see`)).status).toBe(200);
   });
 });
+
+describe('gateway instances sharing REDIS_URL', () => {
+  const start = gatewaySetup();
+
+  it('share one quota: usage and a cap error met by one show on, and hold, the other', async () => {
+    const primary = await startFakeVendor({ name: 'shared-primary', capTokens: 1_000 });
+    const fallback = await startFakeVendor({ name: 'shared-fallback' });
+    try {
+      const env = {
+        PRIMARY_URL: primary.url,
+        FALLBACK_URL: fallback.url,
+        REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+        REDIS_PREFIX: `qg-test:${Math.random().toString(36).slice(2)}:`,
+        WINDOWS: '5h=100000',
+      };
+      const a = await start(env);
+      const b = await start(env);
+      expect((await post(a.url, message())).headers.get('x-served-by')).toBe('primary');
+      await a.gateway.guard.settled();
+      const used = (await quotaJson(a.url)).windows[0]!.usageTokens;
+      expect(used).toBeGreaterThan(100);
+      expect((await quotaJson(b.url)).windows[0]!.usageTokens).toBe(used);
+      // Until the vendor's cap: the instance that meets it retries on the fallback; both then hold.
+      while ((await post(b.url, message({ max_tokens: 300 }))).headers.get('x-served-by') === 'primary');
+      await b.gateway.guard.settled();
+      expect((await post(a.url, message())).headers.get('x-served-by')).toBe('fallback');
+      expect((await quotaJson(a.url)).windows[0]!.capError).toBe(true);
+    } finally {
+      await primary.close();
+      await fallback.close();
+    }
+  });
+});
