@@ -2,9 +2,13 @@
  * npm start: the gateway on its embedded defaults (two fake vendors on local ports), or in front
  * of the upstreams the environment names. See `.env.example`.
  */
+import { existsSync } from 'node:fs';
 import { pino } from 'pino';
 import { ConfigError } from './config.js';
 import { startGateway } from './start.js';
+
+// A .env beside package.json (copied from .env.example) is read; variables already set win.
+if (existsSync('.env')) process.loadEnvFile('.env');
 
 const logger = pino({
   level: process.env.LOG_LEVEL ?? 'info',

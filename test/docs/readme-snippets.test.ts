@@ -1,11 +1,11 @@
 /**
- * The README's TypeScript snippets are code users paste: each must typecheck, strict, against
+ * The README's and docs/' TypeScript snippets are code users paste: each must typecheck, strict, against
  * the package's own entries (`quota-guard`, `quota-guard/express`, `quota-guard/koa`). A snippet
  * may use the placeholders declared below (the user's URLs and helpers); one without imports
  * gets the Express imports and `app` the README's first example sets up. A block marked
  * `<!-- snippet: sketch -->` (a shape, not code) is skipped.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
@@ -77,7 +77,16 @@ function asModule(code: string): string {
 }
 
 describe('README snippets', () => {
-  const found = snippets(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+  // The README and the reference pages in docs/.
+  const pages = [
+    'README.md',
+    ...readdirSync(join(ROOT, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
+  const found = pages.flatMap((page) =>
+    snippets(readFileSync(join(ROOT, page), 'utf8')).map((s) => ({ ...s, page })),
+  );
 
   it('finds the snippets', () => {
     expect(found.length).toBeGreaterThanOrEqual(8);
@@ -100,7 +109,7 @@ describe('README snippets', () => {
     mkdirSync(join(dir, 'snippets'));
     writeFileSync(join(dir, 'placeholders.d.ts'), PLACEHOLDERS);
     const files = found.map((snippet) => {
-      const file = join(dir, 'snippets', `line-${snippet.line}.ts`);
+      const file = join(dir, 'snippets', `${snippet.page.replace(/[/.]/g, '_')}-line-${snippet.line}.ts`);
       writeFileSync(file, asModule(snippet.code));
       return file;
     });
