@@ -2,11 +2,12 @@ import { LRUCache } from 'lru-cache';
 import type { WindowSelector } from '../core/base-guard.js';
 import type { Baseline } from '../core/baseline.js';
 import type { Decision } from '../core/decision.js';
-import { escapeForLog, optionError } from '../core/errors.js';
+import { optionError } from '../core/errors.js';
 import { tenantGuardOptions, type UpstreamGuardOptions } from '../core/options.js';
 import { UpstreamGuard } from '../core/upstream-guard.js';
 import { resolveCapScope } from './cap-scope.js';
 import type { CapScope, GuardTarget, QuotaStore, StoreDefinition, StoreStats } from './store.js';
+import { alreadyDefined, notDefined } from './store-errors.js';
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
@@ -56,7 +57,7 @@ export class MemoryStore implements QuotaStore {
 
   define(upstream: string, definition: StoreDefinition): void {
     if (this.upstreams.has(upstream)) {
-      throw new Error(`quota-guard: upstream '${upstream}' is already defined in this store`);
+      throw alreadyDefined(upstream);
     }
     const { capScope: scope, ...options } = definition;
     const capScope = resolveCapScope(scope);
@@ -200,9 +201,7 @@ export class MemoryStore implements QuotaStore {
   private upstreamOf(target: GuardTarget): Upstream {
     const upstream = this.upstreams.get(target.upstream);
     if (upstream === undefined) {
-      throw new Error(
-        `quota-guard: upstream '${escapeForLog(target.upstream)}' is not defined in this store (call define() first)`,
-      );
+      throw notDefined(target.upstream);
     }
     return upstream;
   }

@@ -10,6 +10,7 @@ import { checkKnownKeys } from '../../core/options.js';
 import type { UpstreamInfo } from '../../core/upstream-guard.js';
 import { resolveCapScope } from '../cap-scope.js';
 import type { GuardTarget, QuotaStore, StoreDefinition } from '../store.js';
+import { alreadyDefined, notDefined } from '../store-errors.js';
 import { queuesOffline, type RedisClientLike, type ScriptRunner, scriptRunner } from './client.js';
 import { Deadlines } from './deadlines.js';
 import { type GuardCall, UpstreamDefinition } from './definition.js';
@@ -153,7 +154,7 @@ export class RedisStore implements QuotaStore {
 
   define(upstream: string, definition: StoreDefinition): void {
     if (this.upstreams.has(upstream)) {
-      throw new Error(`quota-guard: upstream '${escapeForLog(upstream)}' is already defined in this store`);
+      throw alreadyDefined(upstream);
     }
     const { capScope, ...options } = definition;
     const def = new UpstreamDefinition(
@@ -495,9 +496,7 @@ export class RedisStore implements QuotaStore {
   private definition(target: GuardTarget): UpstreamDefinition {
     const def = this.upstreams.get(target.upstream);
     if (def === undefined) {
-      throw new Error(
-        `quota-guard: upstream '${escapeForLog(target.upstream)}' is not defined in this store (call define() first)`,
-      );
+      throw notDefined(target.upstream);
     }
     return def;
   }

@@ -334,6 +334,12 @@ local function persist()
   end
 end
 
+-- Writes what changed and answers a write: applied, the time, the state changes.
+local function done()
+  persist()
+  return { 1, fmt(now), table.concat(changes, ',') }
+end
+
 local function epochs()
   local out = {}
   for gi, g in ipairs(guards) do out[gi] = fmt(get(g, 'ep')) end
@@ -410,8 +416,7 @@ if op == 'record' then
       for i = 1, #g.w do expire(g, i); add(g, i, at, tonumber(ARGV[j + 1])) end
     end
   end
-  persist()
-  return { 1, fmt(now), table.concat(changes, ',') }
+  return done()
 end
 
 if op == 'success' then
@@ -424,8 +429,7 @@ if op == 'success' then
       end
     end
   end
-  persist()
-  return { 1, fmt(now), table.concat(changes, ',') }
+  return done()
 end
 
 if op == 'cap' then
@@ -441,8 +445,7 @@ if op == 'cap' then
       end
     end
   end
-  persist()
-  return { 1, fmt(now), table.concat(changes, ',') }
+  return done()
 end
 
 if op == 'release' then
@@ -489,8 +492,7 @@ if op == 'reset' or op == 'resume' then
     end
     if get(shared, 'x' .. i) == 1 then enterWithin(1, i, op) end
   end
-  persist()
-  return { 1, fmt(now), table.concat(changes, ',') }
+  return done()
 end
 
 if op == 'info' then
