@@ -21,16 +21,22 @@ export type RedisClientLike = IoRedisLike | NodeRedisLike;
 /** Runs the store's script: `EVALSHA`, and `EVAL` (which caches it again) only on `NOSCRIPT`. */
 export type ScriptRunner = (keys: string[], args: string[]) => Promise<unknown>;
 
+/** The runner, and the same for a call whose keys and arguments are one prepared array. */
+export interface ScriptRunners {
+  run: ScriptRunner;
+  prepared(numKeys: number, keysAndArgs: string[]): Promise<unknown>;
+}
+
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
 /** Tells the two clients apart and wraps the one given; throws for anything else. */
-export function scriptRunner(client: unknown): ScriptRunner {
+export function scriptRunner(client: unknown): ScriptRunners {
   const c = client as Partial<IoRedisLike & NodeRedisLike> | null;
   if (c !== null && typeof c === 'object' && typeof c.evalSha === 'function') {
     const node = c as NodeRedisLike;
-    return async (keys, args) => {
+    const run: ScriptRunner = async (keys, args) => {
       try {
         return await node.evalSha(SCRIPT_SHA, { keys, arguments: args });
       } catch (error) {
@@ -38,17 +44,16 @@ export function scriptRunner(client: unknown): ScriptRunner {
         return node.eval(SCRIPT, { keys, arguments: args });
       }
     };
+    return { run, prepared: (n, all) => run(all.slice(0, n), all.slice(n)) };
   }
   if (c !== null && typeof c === 'object' && typeof c.evalsha === 'function') {
     const io = c as IoRedisLike;
-    return async (keys, args) => {
-      try {
-        return await io.evalsha(SCRIPT_SHA, keys.length, ...keys, ...args);
-      } catch (error) {
+    const prepared = (n: number, all: string[]): Promise<unknown> =>
+      io.evalsha(SCRIPT_SHA, n, ...all).catch((error: unknown) => {
         if (!isNoScript(error)) throw error;
-        return io.eval(SCRIPT, keys.length, ...keys, ...args);
-      }
-    };
+        return io.eval(SCRIPT, n, ...all);
+      });
+    return { run: (keys, args) => prepared(keys.length, [...keys, ...args]), prepared };
   }
   throw new TypeError(
     'quota-guard: RedisStore needs `client`: an ioredis client or Cluster (new Redis(url)), or a node-redis client or cluster (createClient().connect())',

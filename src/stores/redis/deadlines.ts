@@ -1,6 +1,7 @@
-interface Entry {
+/** One call's deadline: `done` once it settled, so the timer passes it by. */
+export interface Deadline {
   readonly at: number;
-  readonly reject: (error: unknown) => void;
+  readonly expire: () => void;
   done: boolean;
 }
 
@@ -9,7 +10,7 @@ interface Entry {
  * timer for all of them instead of a `setTimeout` and `clearTimeout` per call on the hot path.
  */
 export class Deadlines {
-  private queue: Entry[] = [];
+  private queue: Deadline[] = [];
   private head = 0;
   private timer: NodeJS.Timeout | undefined;
 
@@ -18,12 +19,18 @@ export class Deadlines {
     private readonly error: Error,
   ) {}
 
+  /** Calls `expire` once `ms` have passed, unless the returned deadline is marked done first. */
+  start(expire: () => void): Deadline {
+    const entry: Deadline = { at: performance.now() + this.ms, expire, done: false };
+    this.queue.push(entry);
+    if (this.timer === undefined) this.arm(this.ms);
+    return entry;
+  }
+
   /** `promise`, or a rejection with the timeout error once `ms` have passed. */
   within<T>(promise: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry: Entry = { at: performance.now() + this.ms, reject, done: false };
-      this.queue.push(entry);
-      if (this.timer === undefined) this.arm(this.ms);
+      const entry = this.start(() => reject(this.error));
       promise.then(
         (value) => {
           entry.done = true;
@@ -56,7 +63,7 @@ export class Deadlines {
       if (!entry.done) {
         if (entry.at > now) break;
         entry.done = true;
-        entry.reject(this.error);
+        entry.expire();
       }
       this.head++;
     }

@@ -18,6 +18,8 @@ export interface GuardCall {
   config: string;
   /** Each window's line for the script's fast path (`-1`: no budget), comma-separated. */
   lines: string;
+  /** The keys and arguments of this guard's own decision, built on first use (the same every time). */
+  decide?: string[];
   /** The tenant's key; undefined for the upstream's own guard. */
   key: string | undefined;
   windows: readonly ResolvedWindow[];

@@ -94,6 +94,7 @@ type ScriptReply = [string, number, DecisionReason, string, string, string, stri
  */
 export class RedisStore implements QuotaStore {
   private readonly run: ScriptRunner;
+  private readonly runPrepared: (numKeys: number, keysAndArgs: string[]) => Promise<unknown>;
   private readonly prefix: string;
   private readonly timeoutMs: number;
   private readonly retryMs: number;
@@ -115,7 +116,7 @@ export class RedisStore implements QuotaStore {
     if (typeof options !== 'object' || options === null)
       throw optionError('RedisStore(options)', 'an object', options);
     checkKnownKeys(options, OPTION_KEYS, '');
-    this.run = scriptRunner(options.client);
+    ({ run: this.run, prepared: this.runPrepared } = scriptRunner(options.client));
     const prefix = options.prefix ?? 'quota-guard:';
     const bad = checkPrefix(prefix);
     if (bad !== undefined) throw optionError('prefix', bad, prefix);
@@ -179,18 +180,31 @@ export class RedisStore implements QuotaStore {
     const calls = def.both(target);
     if (target.key !== undefined) this.tenantsSeen.add(`${target.upstream}\u0000${target.key}`);
     const sent = this.call(calls, 'decide', []);
-    return this.withTimeout(sent).then(
-      (reply) => this.decided(def, target, calls, reply as ScriptReply | string),
-      (error: unknown) => {
-        this.down(error);
+    // One promise for the caller, settled by the reply or by the deadline, whichever comes first.
+    return new Promise<Decision>((resolve) => {
+      const deadline = this.deadlines.start(() => {
+        this.down(TIMED_OUT);
         // A probe Redis granted after all, to a decision nobody waits for: given back.
         sent.then(
           (late) => this.releaseLate(calls, late as ScriptReply),
           () => undefined,
         );
-        return this.localDecision(def, target);
-      },
-    );
+        resolve(this.localDecision(def, target));
+      });
+      sent.then(
+        (reply) => {
+          if (deadline.done) return;
+          deadline.done = true;
+          resolve(this.decided(def, target, calls, reply as ScriptReply | string));
+        },
+        (error: unknown) => {
+          if (deadline.done) return;
+          deadline.done = true;
+          this.down(error);
+          resolve(this.localDecision(def, target));
+        },
+      );
+    });
   }
 
   private decided(
@@ -389,6 +403,12 @@ export class RedisStore implements QuotaStore {
     extra: string[],
     extraKey?: string,
   ): Promise<unknown> {
+    if (op === 'decide' && calls.length === 1 && this.clock === undefined) {
+      // The upstream's own decision: the same arguments every time, built once.
+      const call = calls[0]!;
+      call.decide ??= [...call.keys, 'decide', '0', '1', call.lines, call.config];
+      return this.runPrepared(call.keys.length, call.decide);
+    }
     const keys: string[] = [];
     const args: string[] = [
       op,
