@@ -70,6 +70,9 @@ export async function createGateway({
     thresholdPercent: config.thresholdPercent,
     probeInterval: config.probeInterval,
     usage: 'auto',
+    // Token counting and reads (GET /v1/models) spend no quota: they take no decision, so they
+    // are never the probe (their answer says nothing about the cap), and go to the primary.
+    skip: (req) => req.method === 'GET' || req.path.endsWith('/count_tokens'),
     logger,
     ...(store === undefined ? {} : { store }),
     ...(clock === undefined ? {} : { clock, wallClock: clock }),
@@ -164,7 +167,21 @@ export async function createGateway({
     express.raw({ type: () => true, limit: '32mb' }),
     guard,
     async (req: Request, res: Response) => {
-      const route = req.quotaRoute!;
+      const route = req.quotaRoute;
+      if (route === undefined) {
+        // Skipped by the guard (see skip): straight to the primary, and to the fallback if it is unreachable.
+        const controller = new AbortController();
+        res.on('close', () => controller.abort());
+        try {
+          await relay(await send(primary, req, controller.signal), res, 'primary');
+        } catch {
+          if (!controller.signal.aborted && !res.headersSent)
+            await relay(await send(fallback, req, controller.signal), res, 'fallback').catch(() =>
+              res.destroy(),
+            );
+        }
+        return;
+      }
       const controller = new AbortController();
       // The client went away: so does the upstream request (the usage streamed so far is still counted).
       res.on('close', () => {
