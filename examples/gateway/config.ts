@@ -16,6 +16,8 @@ export interface UpstreamConfig {
 
 export interface GatewayConfig {
   port: number;
+  /** The interface to listen on: 127.0.0.1 by default; 0.0.0.0 behind a load balancer. */
+  host: string;
   /** Undefined: the gateway starts an embedded fake vendor for it. */
   primary: UpstreamConfig | undefined;
   fallback: UpstreamConfig | undefined;
@@ -83,6 +85,7 @@ export function readConfig(env: Record<string, string | undefined>): GatewayConf
   const redisUrl = optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
   return {
     port,
+    host: env.HOST || '127.0.0.1',
     primary,
     fallback,
     windows,

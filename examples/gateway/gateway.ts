@@ -12,7 +12,13 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { quotaGuard } from '../../src/adapters/express.js';
-import type { Clock, Logger, QuotaStore, StateChangeEvent } from '../../src/index.js';
+import {
+  type Clock,
+  formatDuration,
+  type Logger,
+  type QuotaStore,
+  type StateChangeEvent,
+} from '../../src/index.js';
 import { registerQuotaMetrics } from '../../src/prometheus.js';
 import { RedisStore } from '../../src/redis.js';
 import type { GatewayConfig, UpstreamConfig } from './config.js';
@@ -85,7 +91,7 @@ export async function createGateway({
       if (key !== undefined || budget !== undefined) return undefined;
       const entries = usage.entriesSince(wall() - windowMs);
       logger.info(
-        `baseline: ${entries.length} rows of the last ${windowMs / 3_600_000} h from ${config.dbPath}`,
+        `baseline: ${entries.length} rows of the last ${formatDuration(windowMs)} from ${config.dbPath}`,
       );
       return entries;
     },
@@ -251,8 +257,11 @@ export async function createGateway({
     quotaJson,
     listen: (port = config.port) =>
       new Promise((resolve) => {
-        server = app.listen(port, '127.0.0.1', () => {
-          resolve(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`);
+        server = app.listen(port, config.host, () => {
+          const shown = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+          resolve(
+            `http://${shown.includes(':') ? `[${shown}]` : shown}:${(server!.address() as AddressInfo).port}`,
+          );
         });
       }),
     close: async () => {
