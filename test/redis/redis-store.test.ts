@@ -56,6 +56,35 @@ describe('RedisStore', () => {
     for (const s of skewed) s.close();
   });
 
+  it('decides over one, two and three windows alike (the fast paths and the general one agree)', async () => {
+    const clock = new ManualClock(NOW);
+    for (const count of [1, 2, 3]) {
+      const store = storeOn(io, clock);
+      const all: WindowOptions[] = [
+        { window: '1h', budget: 100 },
+        { window: '5h', budget: 1_000 },
+        { window: '7d', budget: 10_000 },
+      ];
+      store.define('llm', { windows: all.slice(0, count), logger: quiet });
+      const target = { upstream: 'llm' };
+      expect(await store.decide(target)).toMatchObject({ route: 'primary', reason: 'within_quota' });
+      await store.record(target, 98);
+      expect(await store.decide(target)).toMatchObject({ route: 'primary', reason: 'within_quota' });
+      await store.record(target, 1);
+      expect(await store.decide(target)).toMatchObject({
+        route: 'fallback',
+        reason: 'budget_exhausted',
+        window: '1h',
+      });
+      // A tenant's decision reads two guards: the general path, same answer.
+      expect(await store.decide({ ...target, key: 't' })).toMatchObject({
+        route: 'fallback',
+        reason: 'budget_exhausted',
+      });
+      store.close();
+    }
+  });
+
   it('runs on after SCRIPT FLUSH (NOSCRIPT → EVAL, once)', async () => {
     const store = storeOn(io, new ManualClock(NOW));
     store.define('llm', { windows, logger: quiet });

@@ -16,8 +16,8 @@ export interface GuardCall {
   keys: string[];
   /** The guard's windows as the script reads them: `n,ms,res,budget,line,pi,…`. */
   config: string;
-  /** Each window's line for the script's fast path (`-1`: no budget), comma-separated. */
-  lines: string;
+  /** The window count, then each window's line for the script's fast path (`-1`: no budget). */
+  lines: string[];
   /** The keys and arguments of this guard's own decision, built on first use (the same every time). */
   decide?: string[];
   /** The tenant's key; undefined for the upstream's own guard. */
@@ -34,7 +34,7 @@ export class UpstreamDefinition {
   private readonly sharedCall: GuardCall;
   private readonly sharedConfig: string;
   private readonly tenantConfig: string;
-  private readonly tenantLines: string;
+  private readonly tenantLines: string[];
   /** The next record sequence number of this instance for this upstream. */
   seq = 0;
   /** Inputs this instance refused (not a safe token count, an unusable delay or baseline entry), as `info().ignored`. */
@@ -152,6 +152,6 @@ function windowConfig(windows: readonly ResolvedWindow[]): string {
   return numbers.join(',');
 }
 
-function windowLines(windows: readonly ResolvedWindow[]): string {
-  return windows.map((w) => (w.budget > 0 ? w.line : -1)).join(',');
+function windowLines(windows: readonly ResolvedWindow[]): string[] {
+  return [String(windows.length), ...windows.map((w) => String(w.budget > 0 ? w.line : -1))];
 }

@@ -406,7 +406,7 @@ export class RedisStore implements QuotaStore {
     if (op === 'decide' && calls.length === 1 && this.clock === undefined) {
       // The upstream's own decision: the same arguments every time, built once.
       const call = calls[0]!;
-      call.decide ??= [...call.keys, 'decide', '0', '1', call.lines, call.config];
+      call.decide ??= [...call.keys, 'decide', '0', '1', ...call.lines, call.config];
       return this.runPrepared(call.keys.length, call.decide);
     }
     const keys: string[] = [];
@@ -414,12 +414,12 @@ export class RedisStore implements QuotaStore {
       op,
       this.clock === undefined ? '0' : String(this.clock.now()),
       String(calls.length),
-      calls.length === 1 ? calls[0]!.lines : calls.map((c) => c.lines).join(';'),
     ];
     for (const c of calls) {
       keys.push(...c.keys);
-      args.push(c.config);
+      args.push(...c.lines);
     }
+    for (const c of calls) args.push(c.config);
     if (extraKey !== undefined) keys.push(extraKey);
     args.push(...extra);
     return this.run(keys, args);

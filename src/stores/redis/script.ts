@@ -10,10 +10,10 @@ import { createHash } from 'node:crypto';
  * - KEYS: for each guard (the upstream's, then the tenant's when the call is about one), its
  *   state hash then one list per window; then the op's extra key (the record marker, the baseline
  *   marker), if any.
- * - ARGV: op, now (`0`: the server's `TIME`), guard count, the guards' lines for the fast path
- *   (`line,line;line`, -1 for no budget), then for each guard one string: its window count and
- *   five numbers per window (windowMs, resolutionMs, budget, line, probeIntervalMs),
- *   comma-separated; then the op's own arguments.
+ * - ARGV: op, now (`0`: the server's `TIME`), guard count; for each guard its window count and
+ *   each window's line for the fast path (-1 for no budget); then for each guard one string: its
+ *   window count and five numbers per window (windowMs, resolutionMs, budget, line,
+ *   probeIntervalMs), comma-separated; then the op's own arguments.
  *
  * State hash of a guard: `ep` (epoch counter) and `last` (latest time seen: time never runs
  * backwards for a guard), and per window i: `x` (exceeded), `e` (epoch of the exceeded period),
@@ -26,40 +26,65 @@ export const SCRIPT = `
 local op = ARGV[1]
 local function fmt(n) return string.format('%.0f', n) end
 
--- ARGV[4]: each guard's lines for the fast path, 'line,line;line' (-1: no budget). Then each
--- guard's windows as one argument, 'n,ms,res,budget,line,pi,ms,…' (one string is cheaper for the
--- client to send than five per window), read only past the fast path.
+-- From ARGV[4], for each guard: its window count, then each window's line for the fast path (-1:
+-- no budget), as plain arguments (no parsing). Then each guard's windows as one argument,
+-- 'n,ms,res,budget,line,pi,ms,…' (cheaper for the client than five per window), read only past
+-- the fast path. Then the op's own arguments.
 local guardCount = tonumber(ARGV[3])
-local arg = 5 + guardCount
+
+-- The commonest decision of all, spelled out: the upstream's own guard with one or two windows,
+-- every window within quota and below its line. No table is built (they cost more than the rest).
+if op == 'decide' and guardCount == 1 then
+  local n = ARGV[4]
+  if n == '2' then
+    local v = redis.call('HMGET', KEYS[1], 'ep', 'x1', 't1', 'x2', 't2')
+    local l1, l2 = tonumber(ARGV[5]), tonumber(ARGV[6])
+    local t1, t2 = v[3] or '0', v[5] or '0'
+    if (v[2] == false or v[2] == '0') and (v[4] == false or v[4] == '0')
+      and (l1 < 0 or tonumber(t1) < l1) and (l2 < 0 or tonumber(t2) < l2) then
+      return 'F' .. (v[1] or '0') .. '|' .. t1 .. ':0,' .. t2 .. ':0'
+    end
+  elseif n == '1' then
+    local v = redis.call('HMGET', KEYS[1], 'ep', 'x1', 't1')
+    local l1 = tonumber(ARGV[5])
+    local t1 = v[3] or '0'
+    if (v[2] == false or v[2] == '0') and (l1 < 0 or tonumber(t1) < l1) then
+      return 'F' .. (v[1] or '0') .. '|' .. t1 .. ':0'
+    end
+  end
+end
+
+local cfgAt = 4
+for g = 1, guardCount do cfgAt = cfgAt + 1 + tonumber(ARGV[cfgAt]) end
+local arg = cfgAt + guardCount
 
 -- The common decision, first and cheap: every window within quota, and its usage below the line
 -- even before expiry. Nothing to expire, nothing to write, no state tables built: a few fields
 -- read and one short string back, 'F<epochs>|<total:0 per window>'.
 if op == 'decide' then
-  local k = 1
+  local a, k = 4, 1
   local epochs, seen = {}, {}
-  for lines in string.gmatch(ARGV[4], '[^;]+') do
-    local line = {}
-    for v in string.gmatch(lines, '[^,]+') do line[#line + 1] = tonumber(v) end
-    local n = #line
+  for g = 1, guardCount do
+    local n = tonumber(ARGV[a])
     local values
-    if n == 1 then values = redis.call('HMGET', KEYS[k], 'ep', 'x1', 't1')
-    elseif n == 2 then values = redis.call('HMGET', KEYS[k], 'ep', 'x1', 't1', 'x2', 't2')
+    if n == 2 then values = redis.call('HMGET', KEYS[k], 'ep', 'x1', 't1', 'x2', 't2')
+    elseif n == 1 then values = redis.call('HMGET', KEYS[k], 'ep', 'x1', 't1')
     else
       local fields = { 'ep' }
       for i = 1, n do fields[2 * i] = 'x' .. i; fields[2 * i + 1] = 't' .. i end
       values = redis.call('HMGET', KEYS[k], unpack(fields))
     end
-    epochs[#epochs + 1] = values[1] or '0'
+    epochs[g] = values[1] or '0'
     for i = 1, n do
       local x, t = values[2 * i], values[2 * i + 1] or '0'
-      if (x and x ~= '0') or (line[i] >= 0 and tonumber(t) >= line[i]) then
+      local line = tonumber(ARGV[a + i])
+      if (x and x ~= '0') or (line >= 0 and tonumber(t) >= line) then
         epochs = nil; break
       end
       seen[#seen + 1] = t .. ':0'
     end
     if epochs == nil then break end
-    k = k + 1 + n
+    a = a + 1 + n; k = k + 1 + n
   end
   if epochs ~= nil then return 'F' .. table.concat(epochs, ',') .. '|' .. table.concat(seen, ',') end
 end
@@ -67,7 +92,7 @@ end
 local configs = {}
 for g = 1, guardCount do
   local c = {}
-  for v in string.gmatch(ARGV[4 + g], '[^,]+') do c[#c + 1] = tonumber(v) end
+  for v in string.gmatch(ARGV[cfgAt + g - 1], '[^,]+') do c[#c + 1] = tonumber(v) end
   configs[g] = c
 end
 
