@@ -6,13 +6,23 @@
  */
 import request from 'supertest';
 import { afterEach } from 'vitest';
+import type { QuotaStore } from '../../src/index.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
 import type { AppSpec, Harness, SharedOptions, TestApp } from './apps.js';
+
+/**
+ * Makes the store a scenario's guard uses, on the scenario's clock and logger. Undefined: the
+ * guard's own MemoryStore. The Redis suite passes a RedisStore, so every scenario runs on both.
+ */
+export type ScenarioStore = (
+  clock: ManualClock,
+  logger: ReturnType<typeof captureLogger>['logger'],
+) => QuotaStore;
 
 export const NOW = Date.parse('2026-12-01T10:00:00Z');
 
 /** Call inside a `describe`: returns its `setup`. */
-export function scenarioSetup(harness: Harness) {
+export function scenarioSetup(harness: Harness, makeStore?: ScenarioStore) {
   const open: TestApp[] = [];
   afterEach(() => {
     for (const app of open.splice(0)) app.server.close();
@@ -27,6 +37,7 @@ export function scenarioSetup(harness: Harness) {
       resolution: 0,
       clock,
       logger: log.logger,
+      ...(makeStore === undefined ? {} : { store: makeStore(clock, log.logger) }),
       ...options,
     };
     const app = harness.createApp({ guards: [guardOptions], ...spec });
