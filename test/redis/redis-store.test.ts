@@ -91,6 +91,9 @@ describe('RedisStore', () => {
     await store.record({ upstream: 'llm' }, 10);
     await io.script('FLUSH');
     await store.record({ upstream: 'llm' }, 10);
+    // The decision's own prepared call (the hot path) handles NOSCRIPT too.
+    await io.script('FLUSH');
+    expect(await store.decide({ upstream: 'llm' })).toMatchObject({ route: 'primary', reason: 'within_quota' });
     expect((await store.info({ upstream: 'llm' })).windows[0]!.windowUsageTokens).toBe(20);
     expect(store.stats().failures).toBe(0);
     store.close();

@@ -24,7 +24,12 @@ export type ScriptRunner = (keys: string[], args: string[]) => Promise<unknown>;
 /** The runner, and the same for a call whose keys and arguments are one prepared array. */
 export interface ScriptRunners {
   run: ScriptRunner;
+  /**
+   * `EVALSHA` alone, with no `NOSCRIPT` handling of its own (one promise less on the hot path):
+   * the caller passes a `NOSCRIPT` error to `loaded`, which runs the call again with `EVAL`.
+   */
   prepared(numKeys: number, keysAndArgs: string[]): Promise<unknown>;
+  loaded(error: unknown, numKeys: number, keysAndArgs: string[]): Promise<unknown>;
 }
 
 function isNoScript(error: unknown): boolean {
@@ -44,16 +49,27 @@ export function scriptRunner(client: unknown): ScriptRunners {
         return node.eval(SCRIPT, { keys, arguments: args });
       }
     };
-    return { run, prepared: (n, all) => run(all.slice(0, n), all.slice(n)) };
+    const prepared = (n: number, all: string[]) =>
+      node.evalSha(SCRIPT_SHA, { keys: all.slice(0, n), arguments: all.slice(n) });
+    const loaded = (error: unknown, n: number, all: string[]) =>
+      isNoScript(error)
+        ? node.eval(SCRIPT, { keys: all.slice(0, n), arguments: all.slice(n) })
+        : Promise.reject(error);
+    return { run, prepared, loaded };
   }
   if (c !== null && typeof c === 'object' && typeof c.evalsha === 'function') {
     const io = c as IoRedisLike;
-    const prepared = (n: number, all: string[]): Promise<unknown> =>
-      io.evalsha(SCRIPT_SHA, n, ...all).catch((error: unknown) => {
-        if (!isNoScript(error)) throw error;
-        return io.eval(SCRIPT, n, ...all);
-      });
-    return { run: (keys, args) => prepared(keys.length, [...keys, ...args]), prepared };
+    const prepared = (n: number, all: string[]): Promise<unknown> => io.evalsha(SCRIPT_SHA, n, ...all);
+    const loaded = (error: unknown, n: number, all: string[]) =>
+      isNoScript(error) ? io.eval(SCRIPT, n, ...all) : Promise.reject(error);
+    return {
+      run: (keys, args) => {
+        const all = [...keys, ...args];
+        return prepared(keys.length, all).catch((error: unknown) => loaded(error, keys.length, all));
+      },
+      prepared,
+      loaded,
+    };
   }
   throw new TypeError(
     'quota-guard: RedisStore needs `client`: an ioredis client or Cluster (new Redis(url)), or a node-redis client or cluster (createClient().connect())',

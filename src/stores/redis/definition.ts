@@ -1,5 +1,5 @@
 import type { IgnoredInputs } from '../../core/base-guard.js';
-import type { QuotaState, StateChangeEvent, TransitionReason } from '../../core/decision.js';
+import type { Decision, QuotaState, StateChangeEvent, TransitionReason } from '../../core/decision.js';
 import { escapeForLog } from '../../core/errors.js';
 import { consoleLogger, type Logger } from '../../core/logger.js';
 import {
@@ -35,6 +35,8 @@ export class UpstreamDefinition {
   private readonly sharedConfig: string;
   private readonly tenantConfig: string;
   private readonly tenantLines: string[];
+  /** The upstream's last within-quota decision, by the epochs it carried (reused while they hold). */
+  within: { epochs: string; decision: Decision } | undefined;
   /** The next record sequence number of this instance for this upstream. */
   seq = 0;
   /** Inputs this instance refused (not a safe token count, an unusable delay or baseline entry), as `info().ignored`. */
@@ -64,7 +66,11 @@ export class UpstreamDefinition {
       key: undefined,
       windows: this.windows,
     };
+    this.sharedCalls = [this.sharedCall];
   }
+
+  /** The upstream's own guard, alone: what every call without a tenant touches (one array, not one per call). */
+  private readonly sharedCalls: GuardCall[];
 
   /** The upstream's own guard. */
   shared(): GuardCall {
@@ -87,7 +93,7 @@ export class UpstreamDefinition {
 
   /** The guards a decision, a record or a success touch: the upstream's, and the tenant's. */
   both(target: GuardTarget): GuardCall[] {
-    return target.key === undefined ? [this.sharedCall] : [this.sharedCall, this.tenant(target.key)];
+    return target.key === undefined ? this.sharedCalls : [this.sharedCall, this.tenant(target.key)];
   }
 
   /** The one guard a look-up, a baseline, a reset or a resume is about. */

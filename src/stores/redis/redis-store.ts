@@ -95,6 +95,7 @@ type ScriptReply = [string, number, DecisionReason, string, string, string, stri
 export class RedisStore implements QuotaStore {
   private readonly run: ScriptRunner;
   private readonly runPrepared: (numKeys: number, keysAndArgs: string[]) => Promise<unknown>;
+  private readonly runLoaded: (error: unknown, numKeys: number, keysAndArgs: string[]) => Promise<unknown>;
   private readonly prefix: string;
   private readonly timeoutMs: number;
   private readonly retryMs: number;
@@ -116,7 +117,7 @@ export class RedisStore implements QuotaStore {
     if (typeof options !== 'object' || options === null)
       throw optionError('RedisStore(options)', 'an object', options);
     checkKnownKeys(options, OPTION_KEYS, '');
-    ({ run: this.run, prepared: this.runPrepared } = scriptRunner(options.client));
+    ({ run: this.run, prepared: this.runPrepared, loaded: this.runLoaded } = scriptRunner(options.client));
     const prefix = options.prefix ?? 'quota-guard:';
     const bad = checkPrefix(prefix);
     if (bad !== undefined) throw optionError('prefix', bad, prefix);
@@ -214,7 +215,7 @@ export class RedisStore implements QuotaStore {
     reply: ScriptReply | string,
   ): Decision {
     if (this.unavailable || this.downUntil !== 0) this.up();
-    if (typeof reply === 'string') return this.withinDecision(target, reply);
+    if (typeof reply === 'string') return this.withinDecision(def, target, reply);
     const [route, probe, reason, now, epochs, , , seen, changes] = reply;
     const at = Number(now);
     this.local.saw(target, seen);
@@ -407,7 +408,9 @@ export class RedisStore implements QuotaStore {
       // The upstream's own decision: the same arguments every time, built once.
       const call = calls[0]!;
       call.decide ??= [...call.keys, 'decide', '0', '1', ...call.lines, call.config];
-      return this.runPrepared(call.keys.length, call.decide);
+      const all = call.decide;
+      const n = call.keys.length;
+      return this.runPrepared(n, all).catch((error: unknown) => this.runLoaded(error, n, all));
     }
     const keys: string[] = [];
     const args: string[] = [
@@ -453,18 +456,22 @@ export class RedisStore implements QuotaStore {
   }
 
   /** The script's short answer for the common case: `F<epochs>|<seen>`, every window within quota. */
-  private withinDecision(target: GuardTarget, reply: string): Decision {
+  private withinDecision(def: UpstreamDefinition, target: GuardTarget, reply: string): Decision {
     const bar = reply.indexOf('|');
-    const epochs = reply.slice(1, bar);
     this.local.saw(target, reply.slice(bar + 1));
+    // Within quota every decision of an epoch is the same value: made once per epoch, not per call.
+    const epochs = reply.slice(1, bar);
+    if (target.key === undefined && def.within?.epochs === epochs) return def.within.decision;
     const comma = epochs.indexOf(',');
-    return Object.freeze({
+    const decision: Decision = Object.freeze({
       route: 'primary',
       probe: false,
       reason: 'within_quota',
       state: 'within_quota',
       epoch: Number(comma < 0 ? epochs : epochs.slice(0, comma)),
     });
+    if (target.key === undefined) def.within = { epochs, decision };
+    return decision;
   }
 
   private localDecision(def: UpstreamDefinition, target: GuardTarget): Decision {
