@@ -86,14 +86,18 @@ describe('RedisStore', () => {
   });
 
   it('runs on after SCRIPT FLUSH (NOSCRIPT → EVAL, once)', async () => {
-    const store = storeOn(io, new ManualClock(NOW));
+    // Server time: the decision then takes its prepared hot path.
+    const store = storeOn(io);
     store.define('llm', { windows, logger: quiet });
     await store.record({ upstream: 'llm' }, 10);
     await io.script('FLUSH');
     await store.record({ upstream: 'llm' }, 10);
     // The decision's own prepared call (the hot path) handles NOSCRIPT too.
     await io.script('FLUSH');
-    expect(await store.decide({ upstream: 'llm' })).toMatchObject({ route: 'primary', reason: 'within_quota' });
+    expect(await store.decide({ upstream: 'llm' })).toMatchObject({
+      route: 'primary',
+      reason: 'within_quota',
+    });
     expect((await store.info({ upstream: 'llm' })).windows[0]!.windowUsageTokens).toBe(20);
     expect(store.stats().failures).toBe(0);
     store.close();
