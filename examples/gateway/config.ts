@@ -22,6 +22,8 @@ export interface GatewayConfig {
   primary: UpstreamConfig | undefined;
   fallback: UpstreamConfig | undefined;
   windows: WindowConfig[];
+  /** The fallback's own windows: watched and shown (it has no fallback of its own to send to). */
+  fallbackWindows: WindowConfig[];
   thresholdPercent: number;
   probeInterval: Duration;
   redisUrl: string | undefined;
@@ -47,27 +49,11 @@ export function readConfig(env: Record<string, string | undefined>): GatewayConf
   const fallback = upstream(env, 'FALLBACK');
   const embedded = primary === undefined;
   const port = integer(env, 'PORT', 3000, 0, 65_535);
-  const windows = (env.WINDOWS ?? (embedded ? EMBEDDED_WINDOWS : VENDOR_WINDOWS)).split(',').map((part) => {
-    const [window = '', budget = ''] = part.split('=');
-    let ms: number;
-    try {
-      ms = parseDuration(window.trim() as Duration, 'WINDOWS');
-    } catch {
-      throw new ConfigError(
-        'WINDOWS',
-        env.WINDOWS ?? '',
-        "comma-separated '<duration>=<tokens>', e.g. 5h=65000000,7d=800000000",
-      );
-    }
-    const tokens = Number(budget);
-    if (!Number.isSafeInteger(tokens) || tokens < 0)
-      throw new ConfigError(
-        'WINDOWS',
-        env.WINDOWS ?? '',
-        `budgets are whole numbers of tokens ≥ 0 (got '${budget}')`,
-      );
-    return { window: ms, budget: tokens };
-  });
+  const windows = readWindows(env, 'WINDOWS', env.WINDOWS ?? (embedded ? EMBEDDED_WINDOWS : VENDOR_WINDOWS));
+  const fallbackWindows =
+    env.FALLBACK_WINDOWS === undefined || env.FALLBACK_WINDOWS === ''
+      ? windows
+      : readWindows(env, 'FALLBACK_WINDOWS', env.FALLBACK_WINDOWS);
   const threshold = Number(env.THRESHOLD_PERCENT ?? 99);
   if (!Number.isFinite(threshold) || threshold < 1 || threshold > 100)
     throw new ConfigError(
@@ -89,6 +75,7 @@ export function readConfig(env: Record<string, string | undefined>): GatewayConf
     primary,
     fallback,
     windows,
+    fallbackWindows,
     thresholdPercent: threshold,
     probeInterval,
     redisUrl,
@@ -138,4 +125,28 @@ function integer(
   if (!Number.isInteger(n) || n < min || n > max)
     throw new ConfigError(name, value, `a whole number in [${min}, ${max}]`);
   return n;
+}
+
+function readWindows(env: Record<string, string | undefined>, name: string, text: string): WindowConfig[] {
+  return text.split(',').map((part) => {
+    const [window = '', budget = ''] = part.split('=');
+    let ms: number;
+    try {
+      ms = parseDuration(window.trim() as Duration, name);
+    } catch {
+      throw new ConfigError(
+        name,
+        env[name] ?? '',
+        "comma-separated '<duration>=<tokens>', e.g. 5h=65000000,7d=800000000",
+      );
+    }
+    const tokens = Number(budget);
+    if (!Number.isSafeInteger(tokens) || tokens < 0)
+      throw new ConfigError(
+        name,
+        env[name] ?? '',
+        `budgets are whole numbers of tokens ≥ 0 (got '${budget}')`,
+      );
+    return { window: ms, budget: tokens };
+  });
 }

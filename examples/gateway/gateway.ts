@@ -14,15 +14,18 @@ import { Registry } from 'prom-client';
 import { quotaGuard } from '../../src/adapters/express.js';
 import {
   type Clock,
+  classifyUpstreamError,
+  defaultWeigh,
   formatDuration,
   type Logger,
   type QuotaStore,
   type StateChangeEvent,
+  UpstreamGuard,
 } from '../../src/index.js';
 import { registerQuotaMetrics } from '../../src/prometheus.js';
 import { RedisStore } from '../../src/redis.js';
 import type { GatewayConfig, UpstreamConfig } from './config.js';
-import { relay, send } from './proxy.js';
+import { type Relayed, relay, send } from './proxy.js';
 import { type QuotaJson, renderStatusPage } from './status-page.js';
 import { UsageLog } from './usage-log.js';
 
@@ -96,6 +99,32 @@ export async function createGateway({
       return entries;
     },
   });
+  // The fallback's own guard: it has nowhere else to send traffic, so it only watches. Its usage
+  // and cap errors are counted and shown next to the primary's (loaded from the log at startup).
+  const fallbackGuard = new UpstreamGuard({
+    name: 'fallback',
+    windows: config.fallbackWindows,
+    thresholdPercent: config.thresholdPercent,
+    probeInterval: config.probeInterval,
+    logger,
+    ...(clock === undefined ? {} : { clock, wallClock: clock }),
+    onStateChange: (event) => {
+      changes.push(event);
+      if (changes.length > 50) changes.shift();
+    },
+  });
+  for (const w of fallbackGuard.info().windows) {
+    fallbackGuard.loadBaseline(usage.entriesSince(wall() - w.windowMs, 'fallback'), { window: w.window });
+  }
+  /** What the fallback answered: its usage, or its cap error. */
+  function fallbackAnswered(status: number, headers: Headers, relayed: Relayed): void {
+    const u = relayed.reading.usage;
+    if (status < 400 && u !== undefined) fallbackGuard.recordUsage(defaultWeigh(u));
+    if (status >= 400) {
+      const verdict = classifyUpstreamError({ status, headers, body: relayed.reading.json }, wall());
+      if (verdict.kind === 'cap') fallbackGuard.notifyCapError(verdict.retryAfterMs);
+    } else if (status < 300) fallbackGuard.recordSuccess();
+  }
   const registry = new Registry();
   registerQuotaMetrics(registry, [guard]);
 
@@ -121,8 +150,21 @@ export async function createGateway({
       : over
         ? `usage reached the ${over.window} window's line (${over.thresholdPercent}% of ${over.budgetTokens.toLocaleString('en-US')} tokens)`
         : 'every window is below its line';
+    const fb = fallbackGuard.info();
+    const fallbackWindows = fb.windows.map((w) => ({
+      window: w.window,
+      windowMs: w.windowMs,
+      state: w.state,
+      usageTokens: w.windowUsageTokens,
+      budgetTokens: w.budgetTokens,
+      thresholdPercent: w.thresholdPercent,
+      usagePercent: w.usagePercent,
+      capError: w.capErrorActive,
+      series: usage.series(now - w.windowMs, now, SERIES, 'fallback'),
+    }));
     return {
       upstream: UPSTREAM,
+      fallbackGuard: { state: fb.state, windows: fallbackWindows },
       primary: primary.url,
       fallback: fallback.url,
       state: info.guard.state,
@@ -236,7 +278,9 @@ export async function createGateway({
           }
         }
         const answer = await send(fallback, req, controller.signal);
-        row('fallback', answer.status, await relay(answer, res, 'fallback'));
+        const relayed = await relay(answer, res, 'fallback');
+        row('fallback', answer.status, relayed);
+        fallbackAnswered(answer.status, answer.headers, relayed);
       } catch (error) {
         if (controller.signal.aborted) return;
         logger.error(`proxy: ${(error as Error).message}`);

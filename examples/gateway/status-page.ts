@@ -8,8 +8,25 @@
 import type { MiddlewareInfo } from '../../src/adapters/express.js';
 import type { StateChangeEvent } from '../../src/index.js';
 
+/** One window as the page shows it. */
+export interface WindowJson {
+  window: string;
+  windowMs: number;
+  state: string;
+  usageTokens: number;
+  budgetTokens: number;
+  thresholdPercent: number;
+  usagePercent: number;
+  capError: boolean;
+  vendorUtilization?: number;
+  /** Tokens in each of 48 equal spans of the window, oldest first (the chart). */
+  series: number[];
+}
+
 export interface QuotaJson {
   upstream: string;
+  /** The fallback's own windows (it is watched, not routed around). */
+  fallbackGuard: { state: string; windows: WindowJson[] };
   primary: string;
   fallback: string;
   state: string;
@@ -17,19 +34,7 @@ export interface QuotaJson {
   at: number;
   nextProbeAt?: number;
   retryAt?: number;
-  windows: Array<{
-    window: string;
-    windowMs: number;
-    state: string;
-    usageTokens: number;
-    budgetTokens: number;
-    thresholdPercent: number;
-    usagePercent: number;
-    capError: boolean;
-    vendorUtilization?: number;
-    /** Tokens in each of 48 equal spans of the window, oldest first (the chart). */
-    series: number[];
-  }>;
+  windows: WindowJson[];
   decisions: MiddlewareInfo['decisions'];
   /** Answers in the shortest window's span, by who served them (`probe`: the primary, probing), from the usage log. */
   served: Record<string, number>;
@@ -76,16 +81,16 @@ function chart(series: number[], budget: number, threshold: number): string {
   </svg>`;
 }
 
-export function renderStatusPage(q: QuotaJson): string {
-  const windows = q.windows
+function renderWindows(upstream: string, list: WindowJson[]): string {
+  return list
     .map((w) => {
       const percent = w.budgetTokens > 0 ? Math.min(100, (w.usageTokens / w.budgetTokens) * 100) : 0;
       const vendor =
         w.vendorUtilization === undefined
           ? '<span class="muted">vendor: no reading yet</span>'
           : `vendor says <b>${(w.vendorUtilization * 100).toFixed(1)}%</b> used`;
-      return `<section class="window" data-window="${html(w.window)}" data-state="${w.state}" data-usage="${w.usageTokens}" data-budget="${w.budgetTokens}">
-      <h2>${html(w.window)} window <span class="badge ${w.state}">${w.state.replace('_', ' ')}${w.capError ? ' · cap error' : ''}</span></h2>
+      return `<section class="window" data-upstream="${upstream}" data-window="${html(w.window)}" data-state="${w.state}" data-usage="${w.usageTokens}" data-budget="${w.budgetTokens}">
+      <h3>${html(w.window)} window <span class="badge ${w.state}">${w.state.replace('_', ' ')}${w.capError ? ' · cap error' : ''}</span></h3>
       <div class="bar" title="${w.usagePercent}% of the budget">
         <div class="fill ${w.state}" style="width:${percent.toFixed(2)}%"></div>
         <div class="threshold" style="left:${w.thresholdPercent}%"></div>
@@ -95,6 +100,11 @@ export function renderStatusPage(q: QuotaJson): string {
     </section>`;
     })
     .join('\n');
+}
+
+export function renderStatusPage(q: QuotaJson): string {
+  const windows = renderWindows('primary', q.windows);
+  const fallbackWindows = renderWindows('fallback', q.fallbackGuard.windows);
   const due = [
     q.nextProbeAt === undefined ? '' : `next probe ${ago(q.nextProbeAt, q.at)}`,
     q.retryAt === undefined ? '' : `primary expected back ${ago(q.retryAt, q.at)}`,
@@ -106,7 +116,7 @@ export function renderStatusPage(q: QuotaJson): string {
     .reverse()
     .map(
       (c) =>
-        `<li>${new Date(c.at).toLocaleTimeString('en-GB')} · ${html(c.window)}: ${c.from.replace('_', ' ')} → <b>${c.to.replace('_', ' ')}</b> (${c.reason.replace('_', ' ')}, ${fmt(c.usageTokens)} tokens)</li>`,
+        `<li>${new Date(c.at).toLocaleTimeString('en-GB')} · ${html(c.name ?? '')} ${html(c.window)}: ${c.from.replace('_', ' ')} → <b>${c.to.replace('_', ' ')}</b> (${c.reason.replace('_', ' ')}, ${fmt(c.usageTokens)} tokens)</li>`,
     )
     .join('');
   const routes = Object.entries(q.decisions)
@@ -121,7 +131,8 @@ export function renderStatusPage(q: QuotaJson): string {
 <title>quota-guard · ${html(q.upstream)}</title>
 <style>
   body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 720px; color: #1d1d1f; }
-  h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
+  h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin: 1.6rem 0 .2rem; }
+  h3 { font-size: 1rem; margin: 1rem 0 .4rem; }
   .muted { color: #777; } .state { font-size: 1.1rem; margin: .6rem 0; }
   .badge { font-size: .8rem; padding: .1rem .5rem; border-radius: 1rem; background: #e3f4e8; color: #17602f; }
   .badge.quota_exceeded { background: #fde7e4; color: #9b2315; }
@@ -134,7 +145,10 @@ export function renderStatusPage(q: QuotaJson): string {
 <h1>quota-guard · ${html(q.upstream)}</h1>
 <p class="muted">primary ${html(q.primary)} · fallback ${html(q.fallback)} · ${new Date(q.at).toLocaleString('en-GB')}</p>
 <p class="state" data-state="${q.state}">Requests go to the <b>${q.state === 'within_quota' ? 'primary' : 'fallback'}</b>: ${html(q.why)}${due ? ` · ${due}` : ''}</p>
+<h2 class="upstream">Primary</h2>
 ${windows}
+<h2 class="upstream">Fallback <span class="muted">(watched: it has no fallback of its own)</span></h2>
+${fallbackWindows}
 <h2>Requests answered</h2>
 <p class="served">served by the primary: <b>${fmt(q.served.primary ?? 0)}</b> · probes: <b>${fmt(q.served.probe ?? 0)}</b> · by the fallback: <b>${fmt(q.served.fallback ?? 0)}</b> <span class="muted">(${html(q.windows[0]?.window ?? '')} window, usage log)</span></p>
 <p class="muted">decisions: ${routes || 'none yet'} · primary cap errors: ${q.upstreamErrors.cap}, transient: ${q.upstreamErrors.transient}</p>

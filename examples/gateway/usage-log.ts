@@ -37,7 +37,7 @@ export class UsageLog {
       'INSERT INTO usage VALUES (@at, @upstream, @route, @probe, @status, @inputTokens, @outputTokens, @cacheTokens, @model, @aborted)',
     );
     this.since = this.db.prepare(
-      "SELECT at, input_tokens + output_tokens + cache_tokens AS tokens FROM usage WHERE route = 'primary' AND at > ? ORDER BY at",
+      'SELECT at, input_tokens + output_tokens + cache_tokens AS tokens FROM usage WHERE route = ? AND at > ? ORDER BY at',
     );
   }
 
@@ -50,9 +50,9 @@ export class UsageLog {
     });
   }
 
-  /** The primary's usage since `from` (epoch ms), as `loadBaseline` entries. */
-  entriesSince(from: number): BaselineEntry[] {
-    return (this.since.all(from) as Array<{ at: number; tokens: number }>).filter((r) => r.tokens > 0);
+  /** An upstream's usage since `from` (epoch ms), as `loadBaseline` entries. */
+  entriesSince(from: number, route: 'primary' | 'fallback' = 'primary'): BaselineEntry[] {
+    return (this.since.all(route, from) as Array<{ at: number; tokens: number }>).filter((r) => r.tokens > 0);
   }
 
   /** Rows answered, for the startup line. */
@@ -61,13 +61,13 @@ export class UsageLog {
   }
 
   /**
-   * The primary's usage in `buckets` equal spans from `from` to `to`: what the chart draws, as
+   * An upstream's usage in `buckets` equal spans from `from` to `to`: what the chart draws, as
    * usage inside the window at each bucket's end.
    */
-  series(from: number, to: number, buckets: number): number[] {
+  series(from: number, to: number, buckets: number, route: 'primary' | 'fallback' = 'primary'): number[] {
     const step = (to - from) / buckets;
     const sums = new Array<number>(buckets).fill(0);
-    for (const { at, tokens } of this.entriesSince(from)) {
+    for (const { at, tokens } of this.entriesSince(from, route)) {
       const index = Math.min(buckets - 1, Math.floor((at - from) / step));
       if (index >= 0) sums[index]! += tokens;
     }

@@ -46,5 +46,9 @@ export async function quotaJson(url: string) {
       series: number[];
     }>;
     upstreamErrors: { cap: number; transient: number };
+    fallbackGuard: {
+      state: string;
+      windows: Array<{ window: string; usageTokens: number; capError: boolean }>;
+    };
   };
 }

@@ -87,6 +87,7 @@ describe('the gateway driven by the official SDK clients', () => {
 
     let n = 0;
     let primaryTokens = 0;
+    let fallbackTokens = 0;
     const served: string[] = [];
     async function next(): Promise<Answer> {
       const answer = await kinds[n++ % kinds.length]!();
@@ -95,6 +96,7 @@ describe('the gateway driven by the official SDK clients', () => {
       expect(answer.text).toBe(EXPECTED_TEXT);
       expect(answer.tokens).toBeGreaterThan(2_000);
       if (answer.servedBy === 'primary') primaryTokens += answer.tokens;
+      else fallbackTokens += answer.tokens;
       served.push(answer.servedBy ?? '?');
       return answer;
     }
@@ -139,5 +141,8 @@ describe('the gateway driven by the official SDK clients', () => {
     );
     // And the usage log holds every answer: the chart's series sums to the same.
     expect(q.windows[0]!.series.reduce((a, b) => a + b, 0)).toBe(primaryTokens);
+    // The fallback's own guard counted what the fallback served, to the token.
+    expect(q.fallbackGuard.windows[0]!.usageTokens).toBe(fallbackTokens);
+    expect(fallbackTokens).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -55,8 +55,9 @@ describe('the status page in headless Chromium', () => {
     try {
       const page = await browser.newPage({ viewport: { width: 800, height: 900 } });
       await page.goto(`${gw.url}/quota`);
-      await expect.poll(() => page.locator('section.window').count()).toBe(2);
-      const five = page.locator('section.window[data-window="5h"]');
+      // Two windows for the primary, and the fallback's own two (watched, not routed around).
+      await expect.poll(() => page.locator('section.window').count()).toBe(4);
+      const five = page.locator('section.window[data-upstream="primary"][data-window="5h"]');
       expect(await five.getAttribute('data-state')).toBe('quota_exceeded');
       const counts = await five.locator('.counts').textContent();
       expect(counts).toContain(`${q.windows[0]!.usageTokens.toLocaleString('en-US')} of 60,000 tokens`);
@@ -71,6 +72,15 @@ describe('the status page in headless Chromium', () => {
       expect(await chart.getAttribute('data-points')).toBe('48');
       expect(Number(await chart.getAttribute('data-total'))).toBe(q.windows[0]!.usageTokens);
       expect(await chart.locator('polyline').count()).toBe(1);
+      // The fallback served the request the primary's cap error sent there, and the ones after it.
+      const fallback = page.locator('section.window[data-upstream="fallback"][data-window="5h"]');
+      const fallbackUsage = q.fallbackGuard.windows[0]!.usageTokens;
+      expect(fallbackUsage).toBeGreaterThan(0);
+      expect(await fallback.getAttribute('data-usage')).toBe(String(fallbackUsage));
+      expect(await fallback.locator('.counts').textContent()).toContain(
+        `${fallbackUsage.toLocaleString('en-US')} of 60,000 tokens`,
+      );
+      expect(Number(await fallback.locator('svg.chart').getAttribute('data-total'))).toBe(fallbackUsage);
       const state = await page.locator('p.state').textContent();
       expect(state).toContain('Requests go to the fallback');
       expect(state).toContain('cap error');
