@@ -21,12 +21,13 @@ import {
   type QuotaStore,
   type StateChangeEvent,
   UpstreamGuard,
+  type WindowInfo,
 } from '../../src/index.js';
 import { registerQuotaMetrics } from '../../src/prometheus.js';
 import { RedisStore } from '../../src/redis.js';
 import type { GatewayConfig, UpstreamConfig } from './config.js';
 import { type Relayed, relay, send } from './proxy.js';
-import { type QuotaJson, renderStatusPage } from './status-page.js';
+import { type QuotaJson, renderStatusPage, type WindowJson } from './status-page.js';
 import { UsageLog } from './usage-log.js';
 
 export interface GatewayOptions {
@@ -131,18 +132,9 @@ export async function createGateway({
   async function quotaJson(): Promise<QuotaJson> {
     const info = await guard.info();
     const now = wall();
-    const windows = info.guard.windows.map((w) => ({
-      window: w.window,
-      windowMs: w.windowMs,
-      state: w.state,
-      usageTokens: w.windowUsageTokens,
-      budgetTokens: w.budgetTokens,
-      thresholdPercent: w.thresholdPercent,
-      usagePercent: w.usagePercent,
-      capError: w.capErrorActive,
-      ...(info.vendor?.[w.window] ? { vendorUtilization: info.vendor[w.window]!.utilization } : {}),
-      series: usage.series(now - w.windowMs, now, SERIES),
-    }));
+    const windows = info.guard.windows.map((w) =>
+      windowJson(w, usage.series(now - w.windowMs, now, SERIES), info.vendor?.[w.window]?.utilization),
+    );
     const capped = windows.find((w) => w.capError);
     const over = windows.find((w) => w.state === 'quota_exceeded');
     const why = capped
@@ -151,17 +143,9 @@ export async function createGateway({
         ? `usage reached the ${over.window} window's line (${over.thresholdPercent}% of ${over.budgetTokens.toLocaleString('en-US')} tokens)`
         : 'every window is below its line';
     const fb = fallbackGuard.info();
-    const fallbackWindows = fb.windows.map((w) => ({
-      window: w.window,
-      windowMs: w.windowMs,
-      state: w.state,
-      usageTokens: w.windowUsageTokens,
-      budgetTokens: w.budgetTokens,
-      thresholdPercent: w.thresholdPercent,
-      usagePercent: w.usagePercent,
-      capError: w.capErrorActive,
-      series: usage.series(now - w.windowMs, now, SERIES, 'fallback'),
-    }));
+    const fallbackWindows = fb.windows.map((w) =>
+      windowJson(w, usage.series(now - w.windowMs, now, SERIES, 'fallback')),
+    );
     return {
       upstream: UPSTREAM,
       fallbackGuard: { state: fb.state, windows: fallbackWindows },
@@ -318,6 +302,22 @@ export async function createGateway({
       redis?.disconnect();
       usage.close();
     },
+  };
+}
+
+/** One window as the status page and `/quota.json` show it. */
+function windowJson(w: WindowInfo, series: number[], vendorUtilization?: number): WindowJson {
+  return {
+    window: w.window,
+    windowMs: w.windowMs,
+    state: w.state,
+    usageTokens: w.windowUsageTokens,
+    budgetTokens: w.budgetTokens,
+    thresholdPercent: w.thresholdPercent,
+    usagePercent: w.usagePercent,
+    capError: w.capErrorActive,
+    ...(vendorUtilization === undefined ? {} : { vendorUtilization }),
+    series,
   };
 }
 

@@ -3,74 +3,27 @@ import type { WindowSelector } from '../../core/base-guard.js';
 import { type Baseline, isTokenCount, isUsableDelay } from '../../core/baseline.js';
 import type { Clock } from '../../core/clock.js';
 import type { Decision, DecisionReason } from '../../core/decision.js';
-import { type Duration, parseTimerDuration } from '../../core/duration.js';
-import { describeValue, escapeForLog, optionError } from '../../core/errors.js';
-import { consoleLogger, type Logger } from '../../core/logger.js';
-import { checkKnownKeys } from '../../core/options.js';
+import { describeValue, escapeForLog } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
 import type { UpstreamInfo } from '../../core/upstream-guard.js';
 import { resolveCapScope } from '../cap-scope.js';
 import type { GuardTarget, QuotaStore, StoreDefinition } from '../store.js';
 import { alreadyDefined, notDefined } from '../store-errors.js';
-import { queuesOffline, type RedisClientLike, type ScriptRunner, scriptRunner } from './client.js';
+import { queuesOffline, type ScriptRunner, scriptRunner } from './client.js';
 import { Deadlines } from './deadlines.js';
 import { type GuardCall, UpstreamDefinition } from './definition.js';
 import { decodeInfo } from './info.js';
-import { checkPrefix, UpstreamKeys } from './keys.js';
+import { UpstreamKeys } from './keys.js';
 import { LocalGuards } from './local-guards.js';
-import { WriteQueue, type WriteQueueStats } from './write-queue.js';
+import {
+  type RedisStoreOptions,
+  type RedisStoreStats,
+  resolveRedisStoreOptions,
+} from './redis-store-options.js';
+import { baselinePairs, exceededWindows, windowIndex } from './script-arguments.js';
+import { WriteQueue } from './write-queue.js';
 
-/** Options of `new RedisStore(...)`. */
-export interface RedisStoreOptions {
-  /**
-   * An `ioredis` client or `Cluster`, or a connected `node-redis` client or cluster. Create it
-   * without an offline queue (`enableOfflineQueue: false` / `disableOfflineQueue: true`) so that
-   * nothing waits for a reconnect. The store never closes it: it is yours.
-   */
-  client: RedisClientLike;
-  /** Put before every key. No `{` or `}`. Default `'quota-guard:'`. */
-  prefix?: string;
-  /**
-   * Longest wait for Redis on any call, in ms (or a duration such as `'200ms'`); then this
-   * process's guard answers (reason `store_unavailable`) and writes wait in the buffer. Default `200`.
-   */
-  timeoutMs?: Duration;
-  /** After Redis failed, how long calls go straight to the local guard before Redis is asked again. Default `'1s'`. */
-  retryInterval?: Duration;
-  /**
-   * Writes (usage, cap errors, probe outcomes) kept while Redis is away, to be written once it is
-   * back; beyond it the oldest is dropped, counted and logged. Default `100_000`.
-   */
-  maxBufferedWrites?: number;
-  /** Tenants whose last shared state is kept for the local guard. Default `10_000`. */
-  maxKeys?: number;
-  /** Where the store's own trouble (Redis down, back, writes dropped) is logged. Default: the console. */
-  logger?: Logger;
-  /** The time the scripts run on. Default: the Redis server's own clock (`TIME`), the same for every instance. For tests. */
-  clock?: Clock;
-}
-
-/** `RedisStore.stats()`. */
-export interface RedisStoreStats extends WriteQueueStats {
-  upstreams: number;
-  /** Tenant guards this store knows of (Redis holds them; this is what this process saw). */
-  keys: number;
-  evictedKeys: number;
-  /** True while Redis is taken for away and the local guards answer. */
-  unavailable: boolean;
-  /** Calls Redis failed or answered too late since the store was made. */
-  failures: number;
-}
-
-const OPTION_KEYS = {
-  client: true,
-  prefix: true,
-  timeoutMs: true,
-  retryInterval: true,
-  maxBufferedWrites: true,
-  maxKeys: true,
-  logger: true,
-  clock: true,
-} as const;
+export type { RedisStoreOptions, RedisStoreStats } from './redis-store-options.js';
 
 const TIMED_OUT = new Error('quota-guard: Redis did not answer in time');
 
@@ -114,30 +67,14 @@ export class RedisStore implements QuotaStore {
   private readonly tenantsSeen = new Set<string>();
 
   constructor(options: RedisStoreOptions) {
-    if (typeof options !== 'object' || options === null)
-      throw optionError('RedisStore(options)', 'an object', options);
-    checkKnownKeys(options, OPTION_KEYS, '');
+    const resolved = resolveRedisStoreOptions(options);
     ({ run: this.run, prepared: this.runPrepared, loaded: this.runLoaded } = scriptRunner(options.client));
-    const prefix = options.prefix ?? 'quota-guard:';
-    const bad = checkPrefix(prefix);
-    if (bad !== undefined) throw optionError('prefix', bad, prefix);
-    this.prefix = prefix;
-    this.timeoutMs =
-      options.timeoutMs === undefined ? 200 : parseTimerDuration(options.timeoutMs, 'timeoutMs');
-    this.retryMs =
-      options.retryInterval === undefined
-        ? 1_000
-        : parseTimerDuration(options.retryInterval, 'retryInterval');
-    const maxQueued = options.maxBufferedWrites ?? 100_000;
-    if (!Number.isSafeInteger(maxQueued) || maxQueued < 1)
-      throw optionError('maxBufferedWrites', 'a positive integer', maxQueued);
-    const maxKeys = options.maxKeys ?? 10_000;
-    if (!Number.isSafeInteger(maxKeys) || maxKeys < 1)
-      throw optionError('maxKeys', 'a positive integer', maxKeys);
-    this.logger = options.logger ?? consoleLogger;
-    if (options.clock !== undefined && typeof options.clock?.now !== 'function')
-      throw optionError('clock', 'an object with now()', options.clock);
-    this.clock = options.clock;
+    this.prefix = resolved.prefix;
+    this.timeoutMs = resolved.timeoutMs;
+    this.retryMs = resolved.retryMs;
+    this.logger = resolved.logger;
+    this.clock = resolved.clock;
+    const { maxKeys, maxQueued } = resolved;
     this.local = new LocalGuards(maxKeys);
     this.deadlines = new Deadlines(this.timeoutMs, TIMED_OUT);
     this.queue = new WriteQueue(
@@ -536,73 +473,3 @@ const DISABLED: Decision = Object.freeze({
   state: 'within_quota',
   epoch: 0,
 });
-
-function windowIndex(call: GuardCall, wanted: string | number): number {
-  const index = call.windows.findIndex((w) =>
-    typeof wanted === 'number' ? w.windowMs === wanted : w.label === wanted,
-  );
-  if (index < 0) {
-    throw new RangeError(
-      `quota-guard: no window ${String(wanted)} (windows: ${call.windows.map((w) => w.label).join(', ')})`,
-    );
-  }
-  return index;
-}
-
-/**
- * A baseline as `at, tokens` pairs, one per slot (so a long log makes a short call). A number
- * goes to the window's middle (`-window/2`: the script adds its own now). Unusable entries are
- * skipped and logged; undefined when nothing is usable.
- */
-function baselinePairs(
-  baseline: Baseline,
-  windowMs: number,
-  resolutionMs: number,
-  def: UpstreamDefinition,
-  target: GuardTarget,
-): string[] | undefined {
-  const ignored = (what: string) => {
-    def.ignored.baseline++;
-    def.logger.warn(`${def.prefix(target.key)}: loadBaseline() ignored ${what}`);
-  };
-  if (typeof baseline === 'number') {
-    if (!isTokenCount(baseline)) {
-      ignored(`${describeValue(baseline)}: tokens must be a non-negative safe integer`);
-      return undefined;
-    }
-    return baseline === 0 ? undefined : [String(-windowMs / 2), String(baseline)];
-  }
-  if (!Array.isArray(baseline)) {
-    ignored(`${typeof baseline}: want a number or [{ at, tokens }]`);
-    return undefined;
-  }
-  const slots = new Map<number, number>();
-  for (const entry of baseline as readonly unknown[]) {
-    const { at, tokens } = (entry ?? {}) as { at?: unknown; tokens?: unknown };
-    if (typeof at !== 'number' || !Number.isFinite(at) || at <= 0 || !isTokenCount(tokens)) {
-      ignored(
-        `an entry ${describeValue(entry)}: want { at, tokens } with tokens a non-negative safe integer`,
-      );
-      continue;
-    }
-    if (tokens === 0) continue;
-    // Entries of one slot share its end, so they can be summed here: one pair per slot.
-    const slot = Math.floor(at / resolutionMs) * resolutionMs;
-    slots.set(slot, (slots.get(slot) ?? 0) + tokens);
-  }
-  if (slots.size === 0) return undefined;
-  return [...slots].flatMap(([at, tokens]) => [String(at), String(tokens)]);
-}
-
-/** Labels of the windows a decision's `seen` shows exceeded (flag 1 or 2), for probe events. */
-function exceededWindows(seen: string, calls: readonly GuardCall[]): string[] {
-  const flags = seen.split(',').map((part) => part.split(':')[1]);
-  const labels: string[] = [];
-  let index = 0;
-  for (const call of calls) {
-    for (const w of call.windows) {
-      if (flags[index++] !== '0' && !labels.includes(w.label)) labels.push(w.label);
-    }
-  }
-  return labels;
-}
