@@ -79,7 +79,7 @@ export function readConfig(env: Record<string, string | undefined>): GatewayConf
     thresholdPercent: threshold,
     probeInterval,
     redisUrl,
-    redisPrefix: env.REDIS_PREFIX || 'quota-guard-gateway:',
+    redisPrefix: redisPrefix(env),
     dbPath: env.DB_PATH ?? 'gateway-usage.sqlite',
     statusToken: env.STATUS_TOKEN === '' ? undefined : env.STATUS_TOKEN,
   };
@@ -140,7 +140,8 @@ function readWindows(env: Record<string, string | undefined>, name: string, text
         "comma-separated '<duration>=<tokens>', e.g. 5h=65000000,7d=800000000",
       );
     }
-    const tokens = Number(budget);
+    // Number('') is 0: a window written without its budget is refused, not read as "no budget".
+    const tokens = budget.trim() === '' ? Number.NaN : Number(budget);
     if (!Number.isSafeInteger(tokens) || tokens < 0)
       throw new ConfigError(
         name,
@@ -149,4 +150,12 @@ function readWindows(env: Record<string, string | undefined>, name: string, text
       );
     return { window: ms, budget: tokens };
   });
+}
+
+function redisPrefix(env: Record<string, string | undefined>): string {
+  const value = env.REDIS_PREFIX || 'quota-guard-gateway:';
+  // Braces would move the Redis Cluster hash tag of every key.
+  if (/[{}\s]/.test(value))
+    throw new ConfigError('REDIS_PREFIX', value, 'a key prefix without {, } or spaces');
+  return value;
 }

@@ -155,6 +155,8 @@ describe('the gateway', () => {
     expect(() => readConfig({ WINDOWS: '5h=-1' })).toThrow('WINDOWS="5h=-1" is not valid');
     expect(() => readConfig({ PORT: '99999' })).toThrow('PORT="99999" is not valid');
     expect(() => readConfig({ PROBE_INTERVAL: 'soon' })).toThrow('PROBE_INTERVAL="soon" is not valid');
+    expect(() => readConfig({ REDIS_PREFIX: 'a{b}' })).toThrow('REDIS_PREFIX="a{b}" is not valid');
+    expect(() => readConfig({ FALLBACK_WINDOWS: '5h' })).toThrow('FALLBACK_WINDOWS="5h" is not valid');
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'examples/gateway/main.ts'], {
       env: { ...process.env, PRIMARY_URL: 'ftp://x', PORT: '0' },
       encoding: 'utf8',
