@@ -277,6 +277,32 @@ export async function createGateway({
     },
   );
 
+  // A body too large or unreadable: a JSON error in the vendors' shape and one log line, not a stack trace.
+  app.use(
+    (
+      error: { status?: number; type?: string; message?: string },
+      _req: Request,
+      res: Response,
+      next: NextFunction,
+    ) => {
+      if (res.headersSent) return next(error);
+      const status =
+        typeof error.status === 'number' && error.status >= 400 && error.status < 600 ? error.status : 500;
+      // body-parser's error types are fixed words (entity.too.large); anything else is not echoed.
+      const kind = typeof error.type === 'string' && /^[a-z.]{1,40}$/.test(error.type) ? error.type : 'error';
+      logger.warn(`request refused: ${status} ${kind}`);
+      res
+        .status(status)
+        .json({
+          type: 'error',
+          error: {
+            type: status === 413 ? 'request_too_large' : 'invalid_request_error',
+            message: status === 413 ? 'request body too large' : 'request could not be read',
+          },
+        });
+    },
+  );
+
   let server: ReturnType<express.Express['listen']> | undefined;
   return {
     app,

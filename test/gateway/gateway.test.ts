@@ -167,6 +167,16 @@ describe('the gateway', () => {
     ]);
   });
 
+  it('refuses an oversized or unreadable body with a JSON error and one log line', async () => {
+    const gw = await start();
+    const big = await post(gw.url, 'a'.repeat(33 * 1_048_576));
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ type: 'error', error: { type: 'request_too_large' } });
+    expect(gw.log.lines.map((l) => l.message)).toContain('request refused: 413 entity.too.large');
+    // A body the upstream cannot read is its to refuse; the gateway passes that on.
+    expect((await post(gw.url, 'not json{')).status).toBe(400);
+  });
+
   it('puts status and metrics behind STATUS_TOKEN when it is set', async () => {
     const gw = await start({ STATUS_TOKEN: 'let-me-see' });
     expect((await fetch(`${gw.url}/quota.json`)).status).toBe(401);
