@@ -291,15 +291,13 @@ export async function createGateway({
       // body-parser's error types are fixed words (entity.too.large); anything else is not echoed.
       const kind = typeof error.type === 'string' && /^[a-z.]{1,40}$/.test(error.type) ? error.type : 'error';
       logger.warn(`request refused: ${status} ${kind}`);
-      res
-        .status(status)
-        .json({
-          type: 'error',
-          error: {
-            type: status === 413 ? 'request_too_large' : 'invalid_request_error',
-            message: status === 413 ? 'request body too large' : 'request could not be read',
-          },
-        });
+      res.status(status).json({
+        type: 'error',
+        error: {
+          type: status === 413 ? 'request_too_large' : 'invalid_request_error',
+          message: status === 413 ? 'request body too large' : 'request could not be read',
+        },
+      });
     },
   );
 

@@ -70,7 +70,7 @@ function chart(series: number[], budget: number, threshold: number): string {
   const x = (i: number) => ((i + 1) / series.length) * width;
   const y = (v: number) => height - (v / top) * height;
   const points = [
-    '0,' + height.toFixed(1),
+    `0,${height.toFixed(1)}`,
     ...totals.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`),
   ].join(' ');
   const line = budget > 0 ? y((budget * threshold) / 100) : -1;
