@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WindowOptions } from '../../src/index.js';
-import { RedisStore } from '../../src/redis.js';
+import { type IoRedisLike, RedisStore } from '../../src/redis.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
 import { describeStoreContract } from '../stores/store-contract.js';
 import { freshPrefix, ioredis, nodeRedis, quiet, REDIS_URL, storeOn } from './redis-client.js';
@@ -124,6 +124,57 @@ describe('RedisStore', () => {
     store.close();
   });
 
+  it('sends the records made while one is on its way as one write, and every token arrives', async () => {
+    const { client, calls } = counting(io);
+    const store = storeOn(client, new ManualClock(NOW));
+    store.define('llm', { windows: [{ window: '5h', budget: 1_000_000 }], logger: quiet });
+    const upstream = { upstream: 'llm' };
+    const tenant = { upstream: 'llm', key: 'a' };
+    await Promise.all([
+      ...Array.from({ length: 200 }, () => store.record(upstream, 7)),
+      ...Array.from({ length: 50 }, () => store.record(tenant, 3)),
+    ]);
+    // Per target: the first record at once, the rest summed into one write sent on its reply.
+    expect(calls.count).toBe(4);
+    expect((await store.info(upstream)).windows[0]!.windowUsageTokens).toBe(200 * 7 + 50 * 3);
+    expect((await store.info(tenant)).windows[0]!.windowUsageTokens).toBe(50 * 3);
+    store.close();
+  });
+
+  it('answers decisions asked together with one script call while within quota, and still grants one probe', async () => {
+    const { client, calls } = counting(io);
+    const clock = new ManualClock(NOW);
+    const store = storeOn(client, clock);
+    store.define('llm', { windows, probeInterval: '1m', logger: quiet });
+    const target = { upstream: 'llm' };
+    const within = await Promise.all(Array.from({ length: 100 }, () => store.decide(target)));
+    expect(within.every((d) => d.route === 'primary' && d.reason === 'within_quota')).toBe(true);
+    expect(calls.count).toBe(1);
+
+    await store.capError(target);
+    clock.advance(60_000);
+    calls.count = 0;
+    const due = await Promise.all(Array.from({ length: 50 }, () => store.decide(target)));
+    expect(due.filter((d) => d.probe)).toHaveLength(1);
+    expect(due.filter((d) => d.route === 'fallback')).toHaveLength(49);
+    // Only a within-quota answer is shared: the 49 others asked for themselves.
+    expect(calls.count).toBe(50);
+    store.close();
+  });
+
+  it('never answers a decision with one sent before a write this process sent after it', async () => {
+    const store = storeOn(io, new ManualClock(NOW));
+    store.define('llm', { windows, logger: quiet });
+    const target = { upstream: 'llm' };
+    const before = store.decide(target);
+    const crossing = store.record(target, 1_000);
+    const after = store.decide(target);
+    expect(await before).toMatchObject({ route: 'primary' });
+    expect(await after).toMatchObject({ route: 'fallback', reason: 'budget_exhausted' });
+    await crossing;
+    store.close();
+  });
+
   it('fails at construction on bad options, naming them', () => {
     expect(() => new RedisStore({ client: {} as never })).toThrow('RedisStore needs `client`');
     expect(() => new RedisStore({ client: io, prefix: 'a{b}' })).toThrow(
@@ -144,3 +195,20 @@ describe('RedisStore', () => {
     queued.disconnect();
   });
 });
+
+/** The client, counting the script calls a store sends through it. */
+function counting(client: Redis) {
+  const calls = { count: 0 };
+  const wrapped: IoRedisLike & { options: Redis['options'] } = {
+    options: client.options,
+    evalsha: (sha, numKeys, ...rest) => {
+      calls.count++;
+      return client.evalsha(sha, numKeys, ...rest);
+    },
+    eval: (script, numKeys, ...rest) => {
+      calls.count++;
+      return client.eval(script, numKeys, ...rest);
+    },
+  };
+  return { client: wrapped, calls };
+}

@@ -10,6 +10,7 @@ import {
 } from '../../core/options.js';
 import type { CapScope, GuardTarget } from '../store.js';
 import type { UpstreamKeys } from './keys.js';
+import { RecordLanes } from './record-lanes.js';
 
 /** One guard's part of a script call: its keys and its windows' numbers. */
 export interface GuardCall {
@@ -39,6 +40,10 @@ export class UpstreamDefinition {
   within: { epochs: string; decision: Decision } | undefined;
   /** The next record sequence number of this instance for this upstream. */
   seq = 0;
+  /** Records on their way to Redis, by tenant key (undefined: the upstream's own). */
+  readonly lanes = new RecordLanes<string | undefined>();
+  /** Decisions on their way to Redis, by tenant key, with the write count when each was sent. */
+  readonly flights = new Map<string | undefined, { sent: Promise<unknown>; writes: number }>();
   /** Inputs this instance refused (not a safe token count, an unusable delay or baseline entry), as `info().ignored`. */
   readonly ignored: IgnoredInputs = { usage: 0, retryAfter: 0, baseline: 0 };
 

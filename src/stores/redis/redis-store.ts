@@ -117,32 +117,56 @@ export class RedisStore implements QuotaStore {
     if (this.isDown()) return Promise.resolve(this.localDecision(def, target));
     const calls = def.both(target);
     if (target.key !== undefined) this.tenantsSeen.add(`${target.upstream}\u0000${target.key}`);
-    const sent = this.call(calls, 'decide', []);
+    // A decision asked while another of the same target is on its way, with no write of this
+    // process sent in between, takes that one's answer if it says "within quota" (any answer
+    // would be the same value). Anything else (a probe granted to the caller that asked, a
+    // refusal with its retry time) is asked again for this caller: one probe stays one probe.
+    const flight = def.flights.get(target.key);
+    const joined = flight !== undefined && flight.writes === this.writes;
+    let own: Promise<unknown> | undefined;
+    if (!joined) own = this.fly(def, target.key, calls);
+    const sent = joined ? flight.sent : own!;
     // One promise for the caller, settled by the reply or by the deadline, whichever comes first.
     return new Promise<Decision>((resolve) => {
       const deadline = this.deadlines.start(() => {
         this.down(TIMED_OUT);
         // A probe Redis granted after all, to a decision nobody waits for: given back.
-        sent.then(
+        own?.then(
           (late) => this.releaseLate(calls, late as ScriptReply),
           () => undefined,
         );
         resolve(this.localDecision(def, target));
       });
-      sent.then(
-        (reply) => {
-          if (deadline.done) return;
-          deadline.done = true;
-          resolve(this.decided(def, target, calls, reply as ScriptReply | string));
-        },
-        (error: unknown) => {
-          if (deadline.done) return;
-          deadline.done = true;
-          this.down(error);
-          resolve(this.localDecision(def, target));
-        },
-      );
+      const failed = (error: unknown) => {
+        if (deadline.done) return;
+        deadline.done = true;
+        this.down(error);
+        resolve(this.localDecision(def, target));
+      };
+      const answered = (reply: unknown) => {
+        if (deadline.done) return;
+        if (own === undefined && typeof reply !== 'string') {
+          own = this.call(calls, 'decide', []);
+          own.then(answered, failed);
+          return;
+        }
+        deadline.done = true;
+        resolve(this.decided(def, target, calls, reply as ScriptReply | string));
+      };
+      sent.then(answered, failed);
     });
+  }
+
+  /** Sends a decision and lets later callers of the same target join it while it is on its way. */
+  private fly(def: UpstreamDefinition, key: string | undefined, calls: GuardCall[]): Promise<unknown> {
+    const sent = this.call(calls, 'decide', []);
+    const flight = { sent, writes: this.writes };
+    def.flights.set(key, flight);
+    const landed = () => {
+      if (def.flights.get(key) === flight) def.flights.delete(key);
+    };
+    sent.then(landed, landed);
+    return sent;
   }
 
   private decided(
@@ -190,12 +214,22 @@ export class RedisStore implements QuotaStore {
       return;
     }
     if (tokens === 0) return;
+    const at = this.clock === undefined ? Date.now() + this.offset : this.clock.now();
+    return def.lanes.add(target.key, tokens, at, (sum, latest) => this.sendRecord(def, target, sum, latest));
+  }
+
+  /** One write of a target's usage (one record, or several summed by its lane), numbered when sent. */
+  private sendRecord(
+    def: UpstreamDefinition,
+    target: GuardTarget,
+    tokens: number,
+    at: number,
+  ): Promise<void> {
     const calls = def.both(target);
     const seq = String(++def.seq);
-    const at = this.clock === undefined ? String(Date.now() + this.offset) : String(this.clock.now());
     const marker = def.keys.marker(this.instance);
-    const send = () => this.call(calls, 'record', [seq, at, String(tokens)], marker);
-    await this.write(def, target, send, tokens, () =>
+    const send = () => this.call(calls, 'record', [seq, String(at), String(tokens)], marker);
+    return this.write(def, target, send, tokens, () =>
       this.local.record(target, tokens, def.windows, def.tenantWindows),
     );
   }
@@ -334,6 +368,8 @@ export class RedisStore implements QuotaStore {
 
   /** Server time minus local time, as last seen: places usage recorded while Redis was away. */
   private offset = 0;
+  /** Writes sent so far: a decision sent before a write may not answer a caller who came after it. */
+  private writes = 0;
 
   private call(
     calls: readonly GuardCall[],
@@ -341,6 +377,7 @@ export class RedisStore implements QuotaStore {
     extra: string[],
     extraKey?: string,
   ): Promise<unknown> {
+    if (op !== 'decide' && op !== 'info') this.writes++;
     if (op === 'decide' && calls.length === 1 && this.clock === undefined) {
       // The upstream's own decision: the same arguments every time, built once.
       const call = calls[0]!;

@@ -1,0 +1,76 @@
+/** Sends one guard target's usage: its tokens, placed at `at` (ms, the server's time as best known). */
+export type SendRecord = (tokens: number, at: number) => Promise<void>;
+
+interface Pending {
+  tokens: number;
+  at: number;
+  send: SendRecord;
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for records. While a record of one guard target (an upstream, or one tenant of
+ * it) is on its way to Redis, the records that follow it are summed into one write, sent as soon
+ * as the first is answered, and each caller's promise settles with the write that carried its
+ * tokens. Under load a target costs Redis one script call per round trip instead of one per
+ * response; a caller alone waits for nothing it would not have waited for.
+ *
+ * The summed write is placed at the latest of its records' times: usage lands at most one round
+ * trip later than it was recorded (it then expires that much later, never earlier).
+ */
+export class RecordLanes<Id> {
+  /** A lane per target with a write on its way; its next batch, if records came meanwhile. */
+  private readonly lanes = new Map<Id, { next: Pending | undefined }>();
+
+  add(id: Id, tokens: number, at: number, send: SendRecord): Promise<void> {
+    const lane = this.lanes.get(id);
+    if (lane === undefined) {
+      const fresh = { next: undefined };
+      this.lanes.set(id, fresh);
+      return this.run(id, fresh, tokens, at, send);
+    }
+    const next = lane.next;
+    if (next !== undefined) {
+      // A sum past 2^53 would no longer be exact: that record goes alone.
+      if (next.tokens + tokens > Number.MAX_SAFE_INTEGER) return send(tokens, at);
+      next.tokens += tokens;
+      if (at > next.at) next.at = at;
+      return next.done;
+    }
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const done = new Promise<void>((ok, fail) => {
+      resolve = ok;
+      reject = fail;
+    });
+    lane.next = { tokens, at, send, done, resolve, reject };
+    return done;
+  }
+
+  /** Targets with a write on its way (for tests and `stats()`). */
+  get busy(): number {
+    return this.lanes.size;
+  }
+
+  private async run(
+    id: Id,
+    lane: { next: Pending | undefined },
+    tokens: number,
+    at: number,
+    send: SendRecord,
+  ): Promise<void> {
+    try {
+      await send(tokens, at);
+    } finally {
+      const next = lane.next;
+      if (next === undefined) {
+        this.lanes.delete(id);
+      } else {
+        lane.next = undefined;
+        this.run(id, lane, next.tokens, next.at, next.send).then(next.resolve, next.reject);
+      }
+    }
+  }
+}
