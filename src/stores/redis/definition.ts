@@ -19,6 +19,8 @@ export interface GuardCall {
   config: string;
   /** The window count, then each window's line for the script's fast path (`-1`: no budget). */
   lines: string[];
+  /** Each window's length and slot width, for the script's lean record path. */
+  slots: string[];
   /** The keys and arguments of this guard's own decision, built on first use (the same every time). */
   decide?: string[];
   /** The tenant's key; undefined for the upstream's own guard. */
@@ -36,6 +38,9 @@ export class UpstreamDefinition {
   private readonly sharedConfig: string;
   private readonly tenantConfig: string;
   private readonly tenantLines: string[];
+  private readonly tenantSlots: string[];
+  /** How long this instance's record marker outlives its last write: the longest window and a minute. */
+  readonly markerTtl: string;
   /** The upstream's last within-quota decision, by the epochs it carried (reused while they hold). */
   within: { epochs: string; decision: Decision } | undefined;
   /** The next record sequence number of this instance for this upstream. */
@@ -61,6 +66,8 @@ export class UpstreamDefinition {
     this.sharedConfig = windowConfig(this.windows);
     this.tenantConfig = windowConfig(this.tenantWindows);
     this.tenantLines = windowLines(this.tenantWindows);
+    this.tenantSlots = windowSlots(this.tenantWindows);
+    this.markerTtl = String(Math.max(...this.windows.map((w) => w.windowMs)) + 60_000);
     this.sharedCall = {
       keys: keys.keysOf(
         's',
@@ -68,6 +75,7 @@ export class UpstreamDefinition {
       ),
       config: this.sharedConfig,
       lines: windowLines(this.windows),
+      slots: windowSlots(this.windows),
       key: undefined,
       windows: this.windows,
     };
@@ -91,6 +99,7 @@ export class UpstreamDefinition {
       ),
       config: this.tenantConfig,
       lines: this.tenantLines,
+      slots: this.tenantSlots,
       key,
       windows: this.tenantWindows,
     };
@@ -161,6 +170,10 @@ function windowConfig(windows: readonly ResolvedWindow[]): string {
     numbers.push(w.windowMs, resolution, w.budget, w.line, w.probeIntervalMs);
   }
   return numbers.join(',');
+}
+
+function windowSlots(windows: readonly ResolvedWindow[]): string[] {
+  return windows.flatMap((w) => [String(w.windowMs), String(Math.max(1, Math.ceil(w.resolutionMs)))]);
 }
 
 function windowLines(windows: readonly ResolvedWindow[]): string[] {

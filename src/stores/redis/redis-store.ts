@@ -228,7 +228,9 @@ export class RedisStore implements QuotaStore {
     const calls = def.both(target);
     const seq = String(++def.seq);
     const marker = def.keys.marker(this.instance);
-    const send = () => this.call(calls, 'record', [seq, String(at), String(tokens)], marker);
+    const args = [seq, String(at), String(tokens), def.markerTtl];
+    for (const call of calls) args.push(...call.slots);
+    const send = () => this.call(calls, 'record', args, marker);
     return this.write(def, target, send, tokens, () =>
       this.local.record(target, tokens, def.windows, def.tenantWindows),
     );

@@ -89,17 +89,13 @@ if op == 'decide' then
   if epochs ~= nil then return 'F' .. table.concat(epochs, ',') .. '|' .. table.concat(seen, ',') end
 end
 
-local configs = {}
-for g = 1, guardCount do
-  local c = {}
-  for v in string.gmatch(ARGV[cfgAt + g - 1], '[^,]+') do c[#c + 1] = tonumber(v) end
-  configs[g] = c
-end
-
--- The common record, lean: every window's newest slot is the one this usage belongs to and no
--- TTL needs moving. The newest slot's tokens are kept in the state hash (ns, nn), so each window
--- costs one LSET; anything else takes the general path below.
-if op == 'record' and #ARGV == arg + 2 then
+-- The common record, lean: every window's newest slot is the one this usage belongs to, none
+-- has expired and no TTL needs moving. The newest slot's tokens are kept in the state hash
+-- (ns, nn), so each window costs one LSET. Its arguments: seq, at, tokens, the marker's TTL, then
+-- per guard per window its length and slot width, plain (no parsing). Numbers read from Redis are
+-- written back as the strings they came as where they do not change: in Redis's Lua every
+-- number turned into a string costs about as much as a command.
+if op == 'record' then
   local now = tonumber(ARGV[2])
   if now == 0 then
     local t = redis.call('TIME')
@@ -108,58 +104,74 @@ if op == 'record' and #ARGV == arg + 2 then
   local at = tonumber(ARGV[arg + 1])
   if at == 0 or at > now then at = now end
   local tokens = tonumber(ARGV[arg + 2])
-  local k = 1
+  local k, a, h = 1, 4, arg + 4
   local plan = {}
-  local ttl = 0
   for g = 1, guardCount do
-    local c = configs[g]
-    local n = c[1]
-    local fields = { 'xp', 'last' }
+    local n = tonumber(ARGV[a])
+    local values
+    if n == 2 then
+      values = redis.call('HMGET', KEYS[k], 'xp', 'last', 'ns1', 'nn1', 't1', 'v1', 'os1',
+        'ns2', 'nn2', 't2', 'v2', 'os2')
+    elseif n == 1 then
+      values = redis.call('HMGET', KEYS[k], 'xp', 'last', 'ns1', 'nn1', 't1', 'v1', 'os1')
+    else
+      local fields = { 'xp', 'last' }
+      for i = 1, n do
+        fields[#fields + 1] = 'ns' .. i; fields[#fields + 1] = 'nn' .. i
+        fields[#fields + 1] = 't' .. i; fields[#fields + 1] = 'v' .. i
+        fields[#fields + 1] = 'os' .. i
+      end
+      values = redis.call('HMGET', KEYS[k], unpack(fields))
+    end
+    local xp = tonumber(values[1])
     local longest = 0
     for i = 1, n do
-      fields[#fields + 1] = 'ns' .. i; fields[#fields + 1] = 'nn' .. i
-      fields[#fields + 1] = 't' .. i; fields[#fields + 1] = 'v' .. i
-      fields[#fields + 1] = 'os' .. i
-      longest = math.max(longest, c[5 * i - 3])
-    end
-    if g == 1 then ttl = longest end
-    local values = redis.call('HMGET', KEYS[k], unpack(fields))
-    local xp = tonumber(values[1])
-    if xp == nil or now + longest + 60000 > xp + 30000 then plan = nil; break end
-    for i = 1, n do
-      local res = c[5 * i - 2]
-      local stamp = (math.floor(at / res) + 1) * res
-      local ns = tonumber(values[5 * i - 2] or '0')
+      local ms, res = tonumber(ARGV[h]), tonumber(ARGV[h + 1])
+      h = h + 2
+      if ms > longest then longest = ms end
+      local ns = values[5 * i - 2]
       local oldest = tonumber(values[5 * i + 2] or '0')
       -- The newest slot is this usage's, and the oldest has not expired.
-      if ns == 0 or ns ~= stamp or oldest <= now - c[5 * i - 3] then plan = nil; break end
+      if not ns or tonumber(ns) ~= (math.floor(at / res) + 1) * res or oldest <= now - ms then
+        plan = nil; break
+      end
     end
-    if plan == nil then break end
-    plan[g] = { key = KEYS[k], first = k + 1, n = n, values = values, last = tonumber(values[2] or '0') }
-    k = k + 1 + n
+    if plan == nil or xp == nil or now + longest + 60000 > xp + 30000 then plan = nil; break end
+    plan[g] = { k = k, n = n, values = values }
+    a = a + 1 + n; k = k + 1 + n
   end
   if plan ~= nil then
     local seq = tonumber(ARGV[arg])
-    local previous = redis.call('SET', KEYS[k], fmt(seq), 'PX', ttl + 60000, 'GET')
+    local previous = redis.call('SET', KEYS[k], ARGV[arg], 'PX', ARGV[arg + 3], 'GET')
     if previous and tonumber(previous) >= seq then
-      redis.call('SET', KEYS[k], previous, 'PX', ttl + 60000)
+      redis.call('SET', KEYS[k], previous, 'PX', ARGV[arg + 3])
       return { 0, fmt(now), '' }
     end
+    local nowText = fmt(now)
     for g, p in ipairs(plan) do
+      local values = p.values
       local update = {}
       for i = 1, p.n do
-        local stamp = tonumber(p.values[5 * i - 2])
-        local nn = tonumber(p.values[5 * i - 1]) + tokens
-        redis.call('LSET', KEYS[p.first + i - 1], -1, fmt(stamp) .. ':' .. fmt(nn))
-        update[#update + 1] = 'nn' .. i; update[#update + 1] = fmt(nn)
-        update[#update + 1] = 't' .. i; update[#update + 1] = fmt(tonumber(p.values[5 * i] or '0') + tokens)
-        update[#update + 1] = 'v' .. i; update[#update + 1] = fmt(tonumber(p.values[5 * i + 1] or '0') + 1)
+        local nn = fmt(tonumber(values[5 * i - 1]) + tokens)
+        redis.call('LSET', KEYS[p.k + i], -1, values[5 * i - 2] .. ':' .. nn)
+        update[#update + 1] = 'nn' .. i; update[#update + 1] = nn
+        update[#update + 1] = 't' .. i; update[#update + 1] = fmt(tonumber(values[5 * i] or '0') + tokens)
+        update[#update + 1] = 'v' .. i; update[#update + 1] = fmt(tonumber(values[5 * i + 1] or '0') + 1)
       end
-      if g == 1 and now > p.last then update[#update + 1] = 'last'; update[#update + 1] = fmt(now) end
-      redis.call('HSET', p.key, unpack(update))
+      if g == 1 and now > tonumber(values[2] or '0') then
+        update[#update + 1] = 'last'; update[#update + 1] = nowText
+      end
+      redis.call('HSET', KEYS[p.k], unpack(update))
     end
-    return { 1, fmt(now), '' }
+    return { 1, nowText, '' }
   end
+end
+
+local configs = {}
+for g = 1, guardCount do
+  local c = {}
+  for v in string.gmatch(ARGV[cfgAt + g - 1], '[^,]+') do c[#c + 1] = tonumber(v) end
+  configs[g] = c
 end
 
 local guards = {}
@@ -422,8 +434,8 @@ if op == 'decide' then
 end
 
 if op == 'record' then
-  -- ARGV: instance sequence number, then (at, tokens) pairs; at 0 is now. A sequence number at
-  -- or below the one the marker holds was applied already: a replay of a write whose reply was
+  -- ARGV: instance sequence number, at (0: now), tokens (then the lean path's hints, unused
+  -- here). A sequence number at or below the one the marker holds was applied already: a replay of a write whose reply was
   -- lost is not counted twice.
   local seq = tonumber(ARGV[arg])
   local ttl = 0
@@ -434,12 +446,10 @@ if op == 'record' then
     redis.call('SET', extra, previous, 'PX', ttl + 60000)
     return { 0, fmt(now), '' }
   end
-  for j = arg + 1, #ARGV, 2 do
-    local at = tonumber(ARGV[j])
-    if at == 0 or at > now then at = now end
-    for _, g in ipairs(guards) do
-      for i = 1, #g.w do expire(g, i); add(g, i, at, tonumber(ARGV[j + 1])) end
-    end
+  local at = tonumber(ARGV[arg + 1])
+  if at == 0 or at > now then at = now end
+  for _, g in ipairs(guards) do
+    for i = 1, #g.w do expire(g, i); add(g, i, at, tonumber(ARGV[arg + 2])) end
   end
   return done()
 end
