@@ -1,8 +1,21 @@
 /** One call's deadline: `done` once it settled, so the timer passes it by. */
 export interface Deadline {
   readonly at: number;
-  readonly expire: () => void;
+  /** Dropped once done: the queue keeps entries until the timer passes, not what they hold. */
+  expire: (() => void) | undefined;
   done: boolean;
+}
+
+/**
+ * Marks a deadline met; false if it had already passed (or was met). What its expiry would have
+ * done is let go at once: a call's closures would otherwise live as long as the timeout, and be
+ * promoted to the old generation under load.
+ */
+export function settle(deadline: Deadline): boolean {
+  if (deadline.done) return false;
+  deadline.done = true;
+  deadline.expire = undefined;
+  return true;
 }
 
 /**
@@ -33,11 +46,11 @@ export class Deadlines {
       const entry = this.start(() => reject(this.error));
       promise.then(
         (value) => {
-          entry.done = true;
+          settle(entry);
           resolve(value);
         },
         (error: unknown) => {
-          entry.done = true;
+          settle(entry);
           reject(error);
         },
       );
@@ -62,8 +75,9 @@ export class Deadlines {
       const entry = queue[this.head]!;
       if (!entry.done) {
         if (entry.at > now) break;
-        entry.done = true;
-        entry.expire();
+        const expire = entry.expire;
+        settle(entry);
+        expire?.();
       }
       this.head++;
     }

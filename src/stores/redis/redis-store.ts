@@ -10,7 +10,7 @@ import { resolveCapScope } from '../cap-scope.js';
 import type { GuardTarget, QuotaStore, StoreDefinition } from '../store.js';
 import { alreadyDefined, notDefined } from '../store-errors.js';
 import { queuesOffline, type ScriptRunner, scriptRunner } from './client.js';
-import { Deadlines } from './deadlines.js';
+import { Deadlines, settle } from './deadlines.js';
 import { type GuardCall, UpstreamDefinition } from './definition.js';
 import { decodeInfo } from './info.js';
 import { UpstreamKeys } from './keys.js';
@@ -124,8 +124,18 @@ export class RedisStore implements QuotaStore {
     const flight = def.flights.get(target.key);
     const joined = flight !== undefined && flight.writes === this.writes;
     let own: Promise<unknown> | undefined;
-    if (!joined) own = this.fly(def, target.key, calls);
+    let mine: { sent: Promise<unknown>; writes: number } | undefined;
+    if (!joined) {
+      own = this.call(calls, 'decide', []);
+      mine = { sent: own, writes: this.writes };
+      def.flights.set(target.key, mine);
+    }
     const sent = joined ? flight.sent : own!;
+    // The asker's own handlers run first on its reply: they end the flight, whatever came first.
+    const landed = () => {
+      if (mine !== undefined && def.flights.get(target.key) === mine) def.flights.delete(target.key);
+      mine = undefined;
+    };
     // One promise for the caller, settled by the reply or by the deadline, whichever comes first.
     return new Promise<Decision>((resolve) => {
       const deadline = this.deadlines.start(() => {
@@ -138,35 +148,24 @@ export class RedisStore implements QuotaStore {
         resolve(this.localDecision(def, target));
       });
       const failed = (error: unknown) => {
-        if (deadline.done) return;
-        deadline.done = true;
+        landed();
+        if (!settle(deadline)) return;
         this.down(error);
         resolve(this.localDecision(def, target));
       };
       const answered = (reply: unknown) => {
+        landed();
         if (deadline.done) return;
         if (own === undefined && typeof reply !== 'string') {
           own = this.call(calls, 'decide', []);
           own.then(answered, failed);
           return;
         }
-        deadline.done = true;
+        settle(deadline);
         resolve(this.decided(def, target, calls, reply as ScriptReply | string));
       };
       sent.then(answered, failed);
     });
-  }
-
-  /** Sends a decision and lets later callers of the same target join it while it is on its way. */
-  private fly(def: UpstreamDefinition, key: string | undefined, calls: GuardCall[]): Promise<unknown> {
-    const sent = this.call(calls, 'decide', []);
-    const flight = { sent, writes: this.writes };
-    def.flights.set(key, flight);
-    const landed = () => {
-      if (def.flights.get(key) === flight) def.flights.delete(key);
-    };
-    sent.then(landed, landed);
-    return sent;
   }
 
   private decided(
