@@ -123,8 +123,15 @@ const USAGE_EVENTS = new Set([
 /** Unnamed events (OpenAI Chat, Gemini) with a usage object, not `"usage": null`. */
 const USAGE_FIELD = /"usage(?:Metadata)?"\s*:\s*\{|"type"\s*:\s*"(?:error|message_stop)"|"finishReason"/;
 
+/** First letters of the names in USAGE_EVENTS. */
+const USAGE_EVENT_INITIALS = new Set([...USAGE_EVENTS].map((name) => name.charCodeAt(0)));
+
 function mayCarryUsage(data: string, event: string | undefined): boolean {
-  if (event !== undefined && event !== 'message') return USAGE_EVENTS.has(event);
+  if (event !== undefined && event !== 'message') {
+    // Most named events of a stream are deltas (`content_block_delta`): turned away by their
+    // first letter, before the set hashes a fresh string.
+    return USAGE_EVENT_INITIALS.has(event.charCodeAt(0)) && USAGE_EVENTS.has(event);
+  }
   return data === '[DONE]' || USAGE_FIELD.test(data);
 }
 
