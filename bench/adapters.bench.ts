@@ -1,29 +1,65 @@
 /**
  * npm run bench:adapters — throughput of Express and Koa over HTTP (autocannon, loopback), bare,
  * with quota-guard (a usage function, or `usage: 'anthropic'` reading the JSON body), and
- * (Express) with express-rate-limit's memory store. Configurations take turns in every round;
- * each guarded server is compared with its bare server of the same round (req/s ratio, and the
- * server CPU it adds per request), and the median and range over rounds are reported.
+ * (Express) with express-rate-limit's memory store.
+ *
+ * This machine is a shared 2-core VM whose speed drifts by tens of percent within a minute, so
+ * each guarded slot is compared with the bare slots right before and after it (bare, A, bare, B,
+ * bare, …: the bracket cancels a drift that is steady over a few seconds), over rounds whose
+ * order rotates. Where `taskset` exists, the servers run on core 0 and the load generator on
+ * core 1, so the two do not take turns on one core. Reported per configuration: the median and
+ * range over rounds of its req/s over its bracket's, and of the server CPU it adds per request.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
-const CONFIGS = [
-  'express',
-  'express+quota-guard',
-  'express+quota-guard(anthropic)',
-  'express+express-rate-limit',
-  'koa',
-  'koa+quota-guard',
-];
+// `+control` is a second bare server (the same app in another process): how far the harness
+// itself puts two identical servers apart.
+const GROUPS: Record<string, string[]> = {
+  express: [
+    'express+quota-guard',
+    'express+quota-guard(anthropic)',
+    'express+express-rate-limit',
+    'express+control',
+  ],
+  koa: ['koa+quota-guard', 'koa+control'],
+};
+const only = process.env.BENCH_ONLY;
+if (only) for (const group of Object.keys(GROUPS)) if (group !== only) delete GROUPS[group];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+
+/** `taskset` when it can pin on this machine (two cores or more), else nothing. */
+function pinning(): boolean {
+  if (process.env.BENCH_NO_PIN) return false;
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    // Not nproc: it counts only the cores this process may use, one once pinned.
+    return cpus().length >= 2;
+  } catch {
+    return false;
+  }
+}
+const PIN = process.env.QG_BENCH_PINNED === '1' || pinning();
+
+// The load generator (this process) moves to core 1 once, by running itself again under taskset.
+if (PIN && process.env.QG_BENCH_PINNED === undefined) {
+  const result = spawnSync(
+    'taskset',
+    ['-c', '1', process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    { stdio: 'inherit', env: { ...process.env, QG_BENCH_PINNED: '1' } },
+  );
+  process.exit(result.status ?? 1);
+}
 
 async function startServer(kind: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [new URL('./hello-server.mjs', import.meta.url).pathname, kind], {
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
+  const server = [new URL('./hello-server.mjs', import.meta.url).pathname, kind];
+  const child = PIN
+    ? spawn('taskset', ['-c', '0', process.execPath, ...server], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+    : spawn(process.execPath, server, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
   return { child, port: Number(chunk.toString().trim()) };
 }
@@ -41,6 +77,9 @@ interface Sample {
 }
 
 async function measure({ child, port }: { child: ChildProcess; port: number }): Promise<Sample> {
+  // Half a second first, not counted: a server that sat idle for a while (its heap shrunk by
+  // V8's idle-time collector, its caches cold) starts slow, and the bare one runs most often.
+  await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 10, duration: 0.5 });
   const cpuBefore = await cpuMicros(child);
   const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 10, duration: SECONDS });
   const cpu = (await cpuMicros(child)) - cpuBefore;
@@ -49,13 +88,30 @@ async function measure({ child, port }: { child: ChildProcess; port: number }): 
   return { rps: result.requests.average, cpuPerRequestUs: cpu / result.requests.total };
 }
 
-const samples = new Map<string, Sample[]>(CONFIGS.map((c) => [c, []]));
+/** Per guarded configuration and round: its sample and the mean of the bare slots around it. */
+const pairs = new Map<string, Array<{ guarded: Sample; bare: Sample }>>();
+const bareRps = new Map<string, number[]>();
 const servers = new Map<string, { child: ChildProcess; port: number }>();
-for (const kind of CONFIGS) servers.set(kind, await startServer(kind));
+const all = Object.entries(GROUPS).flatMap(([bare, configs]) => [bare, ...configs]);
+for (const kind of all) servers.set(kind, await startServer(kind));
 try {
-  for (const kind of CONFIGS) await measure(servers.get(kind)!); // warm-up
+  for (const kind of all) await measure(servers.get(kind)!); // warm-up
   for (let round = 0; round < ROUNDS; round++) {
-    for (const kind of CONFIGS) samples.get(kind)!.push(await measure(servers.get(kind)!));
+    for (const [bare, configs] of Object.entries(GROUPS)) {
+      const order = configs.map((_, i) => configs[(i + round) % configs.length]!);
+      let before = await measure(servers.get(bare)!);
+      bareRps.set(bare, [...(bareRps.get(bare) ?? []), before.rps]);
+      for (const kind of order) {
+        const guarded = await measure(servers.get(kind)!);
+        const after = await measure(servers.get(bare)!);
+        const bracket: Sample = {
+          rps: (before.rps + after.rps) / 2,
+          cpuPerRequestUs: (before.cpuPerRequestUs + after.cpuPerRequestUs) / 2,
+        };
+        pairs.set(kind, [...(pairs.get(kind) ?? []), { guarded, bare: bracket }]);
+        before = after;
+      }
+    }
   }
 } finally {
   for (const { child } of servers.values()) child.kill();
@@ -64,34 +120,32 @@ try {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const range = (values: number[], digits: number) =>
   `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
-const bare = (kind: string) => kind.split('+')[0]!;
-const perRound = (kind: string, f: (s: Sample, b: Sample, i: number) => number) =>
-  samples.get(kind)!.map((s, i) => f(s, samples.get(bare(kind))![i]!, i));
-const limiter = samples.get('express+express-rate-limit')!;
-console.table(
-  CONFIGS.map((kind) => {
+const limiter = pairs.get('express+express-rate-limit')!;
+const rows: Array<Record<string, string>> = [];
+for (const [bare, configs] of Object.entries(GROUPS)) {
+  rows.push({ configuration: bare, 'req/s (median)': String(Math.round(median(bareRps.get(bare)!))) });
+  for (const kind of configs) {
+    const p = pairs.get(kind)!;
+    const ratio = p.map(({ guarded, bare }) => guarded.rps / bare.rps);
+    const added = p.map(({ guarded, bare }) => guarded.cpuPerRequestUs - bare.cpuPerRequestUs);
     const row: Record<string, string> = {
       configuration: kind,
-      'req/s (median)': String(Math.round(median(samples.get(kind)!.map((x) => x.rps)))),
-      'server CPU µs/req': median(samples.get(kind)!.map((x) => x.cpuPerRequestUs)).toFixed(1),
+      'req/s (median)': String(Math.round(median(p.map((x) => x.guarded.rps)))),
+      'req/s vs bare, per round': `${median(ratio).toFixed(3)} (${range(ratio, 3)})`,
+      'added CPU µs/req': `${median(added).toFixed(1)} (${range(added, 1)})`,
     };
-    if (kind.includes('+')) {
-      const ratio = perRound(kind, (s, b) => s.rps / b.rps);
-      const added = perRound(kind, (s, b) => s.cpuPerRequestUs - b.cpuPerRequestUs);
-      row['req/s vs bare, per round'] = `${median(ratio).toFixed(3)} (${range(ratio, 3)})`;
-      row['added CPU µs/req'] = `${median(added).toFixed(1)} (${range(added, 1)})`;
-      if (kind.startsWith('express+quota-guard')) {
-        const vs = perRound(
-          kind,
-          (s, b, i) =>
-            (s.cpuPerRequestUs - b.cpuPerRequestUs) / (limiter[i]!.cpuPerRequestUs - b.cpuPerRequestUs),
-        );
-        row['added vs express-rate-limit'] = `${median(vs).toFixed(2)}x (${range(vs, 2)})`;
-      }
+    if (kind.startsWith('express+quota-guard')) {
+      const vs = p.map(
+        ({ guarded, bare }, i) =>
+          (guarded.cpuPerRequestUs - bare.cpuPerRequestUs) /
+          (limiter[i]!.guarded.cpuPerRequestUs - limiter[i]!.bare.cpuPerRequestUs),
+      );
+      row['added vs express-rate-limit'] = `${median(vs).toFixed(2)}x (${range(vs, 2)})`;
     }
-    return row;
-  }),
-);
+    rows.push(row);
+  }
+}
+console.table(rows);
 console.log(
-  `${ROUNDS} interleaved rounds of ${SECONDS} s, 10 connections; ratios per round (median, range); goals: >= 0.95 of bare, CPU added <= express-rate-limit's`,
+  `${ROUNDS} rounds of ${SECONDS} s slots, 10 connections, each guarded slot between two bare ones; ratios per round (median, range)${PIN ? '; servers on core 0, load generator on core 1' : ''}; goals: >= 0.95 of bare, CPU added <= express-rate-limit's`,
 );

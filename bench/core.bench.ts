@@ -4,7 +4,7 @@
  */
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { Bench } from 'tinybench';
-import { type Duration, MemoryStore, QuotaGuard, silentLogger } from '../src/index.js';
+import { type Clock, type Duration, MemoryStore, QuotaGuard, silentLogger } from '../src/index.js';
 import { ReferenceDequeGuard } from './reference-deque-guard.js';
 
 const BATCH = 1_000; // operations per timed iteration: a single call is too short to time alone
@@ -117,24 +117,21 @@ async function timedLoop(fn: (count: number) => unknown, ms: number): Promise<nu
  */
 async function storeAgainstLimiter(): Promise<void> {
   const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
-  const store = new MemoryStore();
-  store.define('bench', {
-    windows: [
-      { window: '5h', budget: BUDGET },
-      { window: '7d', budget: BUDGET },
-    ],
-    logger: silentLogger,
-  });
+  const twoWindows = (clock?: Clock) => {
+    const store = new MemoryStore();
+    store.define('bench', {
+      windows: [
+        { window: '5h', budget: BUDGET },
+        { window: '7d', budget: BUDGET },
+      ],
+      ...(clock === undefined ? {} : { clock }),
+      logger: silentLogger,
+    });
+    return store;
+  };
+  const store = twoWindows();
   // The same store reading the clock on every record (the default reads it once a millisecond).
-  const everyCall = new MemoryStore();
-  everyCall.define('bench', {
-    windows: [
-      { window: '5h', budget: BUDGET },
-      { window: '7d', budget: BUDGET },
-    ],
-    clock: performance,
-    logger: silentLogger,
-  });
+  const everyCall = twoWindows(performance);
   const target = { upstream: 'bench' };
   const limiter = new RateLimiterMemory({ points: BUDGET, duration: WINDOW_MS / 1_000 });
   const loopOf = (s: MemoryStore) => (count: number) => {
