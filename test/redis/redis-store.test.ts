@@ -141,6 +141,17 @@ describe('RedisStore', () => {
     store.close();
   });
 
+  it('flush() writes the records summed behind a write on its way', async () => {
+    const store = storeOn(io, new ManualClock(NOW));
+    store.define('llm', { windows: [{ window: '5h', budget: 1_000_000 }], logger: quiet });
+    const target = { upstream: 'llm' };
+    // Not awaited, as a server that reports usage after the answer does not wait for it.
+    for (let i = 0; i < 100; i++) void store.record(target, 7);
+    await store.flush();
+    expect((await store.info(target)).windows[0]!.windowUsageTokens).toBe(700);
+    store.close();
+  });
+
   it('answers decisions asked together with one script call while within quota, and still grants one probe', async () => {
     const { client, calls } = counting(io);
     const clock = new ManualClock(NOW);

@@ -1,6 +1,12 @@
 /** Sends one guard target's usage: its tokens, placed at `at` (ms, the server's time as best known). */
 export type SendRecord = (tokens: number, at: number) => Promise<void>;
 
+interface Lane {
+  next: Pending | undefined;
+  /** The write that carries the lane's latest record. */
+  last: Promise<void>;
+}
+
 interface Pending {
   tokens: number;
   at: number;
@@ -22,14 +28,15 @@ interface Pending {
  */
 export class RecordLanes<Id> {
   /** A lane per target with a write on its way; its next batch, if records came meanwhile. */
-  private readonly lanes = new Map<Id, { next: Pending | undefined }>();
+  private readonly lanes = new Map<Id, Lane>();
 
   add(id: Id, tokens: number, at: number, send: SendRecord): Promise<void> {
     const lane = this.lanes.get(id);
     if (lane === undefined) {
-      const fresh = { next: undefined };
+      const fresh: Lane = { next: undefined, last: Promise.resolve() };
       this.lanes.set(id, fresh);
-      return this.run(id, fresh, tokens, at, send);
+      fresh.last = this.run(id, fresh, tokens, at, send);
+      return fresh.last;
     }
     const next = lane.next;
     if (next !== undefined) {
@@ -46,7 +53,13 @@ export class RecordLanes<Id> {
       reject = fail;
     });
     lane.next = { tokens, at, send, done, resolve, reject };
+    lane.last = done;
     return done;
+  }
+
+  /** Resolves once every record added so far has been written (or queued, or failed). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.lanes.values()].map((lane) => lane.last));
   }
 
   /** Targets with a write on its way (for tests and `stats()`). */
@@ -54,13 +67,7 @@ export class RecordLanes<Id> {
     return this.lanes.size;
   }
 
-  private async run(
-    id: Id,
-    lane: { next: Pending | undefined },
-    tokens: number,
-    at: number,
-    send: SendRecord,
-  ): Promise<void> {
+  private async run(id: Id, lane: Lane, tokens: number, at: number, send: SendRecord): Promise<void> {
     try {
       await send(tokens, at);
     } finally {

@@ -354,8 +354,12 @@ export class RedisStore implements QuotaStore {
     };
   }
 
-  /** Sends what waits for Redis now; resolves when it is written or Redis failed again. */
-  flush(): Promise<void> {
+  /**
+   * Sends what waits for Redis now; resolves when it is written or Redis failed again. Records
+   * summed behind a write on its way are written first.
+   */
+  async flush(): Promise<void> {
+    for (const def of this.upstreams.values()) await def.lanes.idle();
     return this.queue.drain();
   }
 
