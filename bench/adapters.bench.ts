@@ -49,7 +49,14 @@ const PIN = process.env.QG_BENCH_PINNED === '1' || pinning();
 if (PIN && process.env.QG_BENCH_PINNED === undefined) {
   const result = spawnSync(
     'taskset',
-    ['-c', '1', process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    [
+      '-c',
+      '1',
+      process.execPath,
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+    ],
     { stdio: 'inherit', env: { ...process.env, QG_BENCH_PINNED: '1' } },
   );
   process.exit(result.status ?? 1);
@@ -58,7 +65,9 @@ if (PIN && process.env.QG_BENCH_PINNED === undefined) {
 async function startServer(kind: string): Promise<{ child: ChildProcess; port: number }> {
   const server = [new URL('./hello-server.mjs', import.meta.url).pathname, kind];
   const child = PIN
-    ? spawn('taskset', ['-c', '0', process.execPath, ...server], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+    ? spawn('taskset', ['-c', '0', process.execPath, ...server], {
+        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+      })
     : spawn(process.execPath, server, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
   return { child, port: Number(chunk.toString().trim()) };

@@ -97,10 +97,14 @@ function oneRequest(handler: Handler, socket: Socket): Promise<void> {
   });
 }
 
-/** CPU µs per request over `count` requests, from a collected heap. */
+/**
+ * CPU µs per request over `count` requests. The heap is not collected before a measurement: a
+ * forced full collection shrinks V8's young generation, and the next slot pays for growing it
+ * again in more frequent scavenges, billed to whichever configuration allocates more (it once
+ * showed the Koa guard adding 9.6 µs that run side by side without it showed as 1.4). No server
+ * collects its heap between requests.
+ */
 async function cpuPerRequest(handler: Handler, socket: Socket, count: number): Promise<number> {
-  // Each measurement starts from a collected heap: garbage of the one before is not its cost.
-  (globalThis as { gc?: () => void }).gc?.();
   const before = process.cpuUsage();
   for (let i = 0; i < count; i++) await oneRequest(handler, socket);
   const used = process.cpuUsage(before);
@@ -177,6 +181,6 @@ async function parent(): Promise<void> {
   }
   console.table(rows);
   console.log(
-    `${ROUNDS} rounds of ${REQUESTS} requests per configuration, side by side in one process per group (rotating order, heap collected before each); ratios per round; no sockets`,
+    `${ROUNDS} rounds of ${REQUESTS} requests per configuration, side by side in one process per group (rotating order); ratios per round; no sockets`,
   );
 }
