@@ -9,6 +9,7 @@ import {
   type UpstreamGuardOptions,
 } from '../../core/options.js';
 import type { CapScope, GuardTarget } from '../store.js';
+import { DecisionFlights } from './decision-flights.js';
 import type { UpstreamKeys } from './keys.js';
 import { RecordLanes } from './record-lanes.js';
 
@@ -47,8 +48,8 @@ export class UpstreamDefinition {
   seq = 0;
   /** Records on their way to Redis, by tenant key (undefined: the upstream's own). */
   readonly lanes = new RecordLanes<string | undefined>();
-  /** Decisions on their way to Redis, by tenant key, with the write count when each was sent. */
-  readonly flights = new Map<string | undefined, { sent: Promise<unknown>; writes: number }>();
+  /** Decisions on their way to Redis, by tenant key (undefined: the upstream's own). */
+  readonly flights = new DecisionFlights<string | undefined>();
   /** Inputs this instance refused (not a safe token count, an unusable delay or baseline entry), as `info().ignored`. */
   readonly ignored: IgnoredInputs = { usage: 0, retryAfter: 0, baseline: 0 };
 

@@ -26,6 +26,7 @@ import { WriteQueue } from './write-queue.js';
 export type { RedisStoreOptions, RedisStoreStats } from './redis-store-options.js';
 
 const TIMED_OUT = new Error('quota-guard: Redis did not answer in time');
+const NOTHING = (): void => {};
 
 /** What a decision carries that a later outcome needs: per guard epoch, and when its probe was granted. */
 interface DecisionMeta {
@@ -121,21 +122,14 @@ export class RedisStore implements QuotaStore {
     // process sent in between, takes that one's answer if it says "within quota" (any answer
     // would be the same value). Anything else (a probe granted to the caller that asked, a
     // refusal with its retry time) is asked again for this caller: one probe stays one probe.
-    const flight = def.flights.get(target.key);
-    const joined = flight !== undefined && flight.writes === this.writes;
+    const joined = def.flights.joinable(target.key, this.writes);
     let own: Promise<unknown> | undefined;
-    let mine: { sent: Promise<unknown>; writes: number } | undefined;
-    if (!joined) {
+    let landed = NOTHING;
+    if (joined === undefined) {
       own = this.call(calls, 'decide', []);
-      mine = { sent: own, writes: this.writes };
-      def.flights.set(target.key, mine);
+      landed = def.flights.start(target.key, own, this.writes);
     }
-    const sent = joined ? flight.sent : own!;
-    // The asker's own handlers run first on its reply: they end the flight, whatever came first.
-    const landed = () => {
-      if (mine !== undefined && def.flights.get(target.key) === mine) def.flights.delete(target.key);
-      mine = undefined;
-    };
+    const sent = joined ?? own!;
     // One promise for the caller, settled by the reply or by the deadline, whichever comes first.
     return new Promise<Decision>((resolve) => {
       const deadline = this.deadlines.start(() => {
