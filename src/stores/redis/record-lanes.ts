@@ -62,11 +62,6 @@ export class RecordLanes<Id> {
     await Promise.allSettled([...this.lanes.values()].map((lane) => lane.last));
   }
 
-  /** Targets with a write on its way (for tests and `stats()`). */
-  get busy(): number {
-    return this.lanes.size;
-  }
-
   private async run(id: Id, lane: Lane, tokens: number, at: number, send: SendRecord): Promise<void> {
     try {
       await send(tokens, at);
