@@ -59,8 +59,8 @@ try {
     `const { QuotaGuard, MemoryStore, silentLogger } = require('quota-guard');\n${script}`,
   );
   const adapters = `
-    if (typeof expressGuard({ upstream: 'a', windows: [{ window: '5h', budget: 1 }] }) !== 'function') throw new Error('express');
-    if (typeof koaGuard({ upstream: 'a', windows: [{ window: '5h', budget: 1 }] }) !== 'function') throw new Error('koa');`;
+    if (typeof expressGuard({ upstream: 'a', windows: [{ window: '5h', budget: 1 }], usage: () => 0 }) !== 'function') throw new Error('express');
+    if (typeof koaGuard({ upstream: 'a', windows: [{ window: '5h', budget: 1 }], usage: () => 0 }) !== 'function') throw new Error('koa');`;
   writeFileSync(
     join(work, 'adapters.mjs'),
     `import { quotaGuard as expressGuard } from 'quota-guard/express';\nimport { quotaGuard as koaGuard } from 'quota-guard/koa';\n${adapters}\nconsole.log('ok');`,
@@ -71,7 +71,7 @@ try {
   );
   const metrics = `
     const registry = new Registry();
-    const guard = expressGuard({ upstream: 'a', windows: [{ window: '5h', budget: 1 }] });
+    const guard = expressGuard({ upstream: 'a', windows: [{ window: '5h', budget: 1 }], usage: () => 0 });
     registerQuotaMetrics(registry, [guard]);
     const text = await registry.metrics();
     if (!text.includes('quota_guard_window_budget_tokens{upstream="a",window="5h"} 1')) throw new Error(text);
