@@ -7,7 +7,7 @@
  * and `Retry-After`, until that window rolls over (`windowMs`) or `reset()`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from '../shared/listen.js';
 
 export interface FakeVendorOptions {
   name: string;
@@ -290,10 +290,9 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
     await stream(req, res, events);
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server, options.port);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     name,
     served: () => served,
     aborted: () => aborted,

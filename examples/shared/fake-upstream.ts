@@ -4,7 +4,7 @@
  * `reset()`. The examples and their tests run against it, offline.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './listen.js';
 
 export interface FakeUpstream {
   url: string;
@@ -57,10 +57,9 @@ export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<F
       );
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server, options.port);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     name,
     served: () => served,
     reset: () => {
