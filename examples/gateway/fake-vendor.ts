@@ -107,13 +107,7 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
       if (options.apiKey !== undefined) {
         const key = req.headers['x-api-key'] ?? req.headers.authorization?.replace(/^Bearer /, '');
         if (key !== options.apiKey) {
-          res.writeHead(401, { 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify({
-              type: 'error',
-              error: { type: 'authentication_error', message: 'invalid x-api-key' },
-            }),
-          );
+          sendError(res, 401, 'authentication_error', 'invalid x-api-key');
           return;
         }
       }
@@ -122,13 +116,7 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
       try {
         body = raw === '' ? {} : (JSON.parse(raw) as Record<string, unknown>);
       } catch {
-        res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            type: 'error',
-            error: { type: 'invalid_request_error', message: 'body is not JSON' },
-          }),
-        );
+        sendError(res, 400, 'invalid_request_error', 'body is not JSON');
         return;
       }
       const ask: Ask = {
@@ -311,4 +299,10 @@ export async function startFakeVendor(options: FakeVendorOptions): Promise<FakeV
         server.close(() => resolve());
       }),
   };
+}
+
+/** An error answer in Anthropic's shape. */
+function sendError(res: ServerResponse, status: number, type: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ type: 'error', error: { type, message } }));
 }
