@@ -2,6 +2,7 @@
  * quota-guard for Koa: `app.use(quotaGuard(options))` sets `ctx.state.quotaRoute` and reports
  * each response back to the guard.
  */
+import type { ServerResponse } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
 import { isPromiseLike } from '../request/awaitable.js';
 import { QuotaEngine } from '../request/engine.js';
@@ -74,6 +75,7 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     engine.options.abandonedTimeoutMs,
     (route, res, abandoned) => engine.finish(route, res, abandoned),
     (res) => (res as unknown as Record<symbol, RequestQuota | undefined>)[slot],
+    watchAppOnceAbandoned,
   );
 
   /** Puts the decision on the request and starts watching its response. */
@@ -120,15 +122,37 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
     }
   }
 
+  /**
+   * Rejects or continues, keeping the chain's promise for the watcher. Koa ends the response only
+   * after the chain settles, so a response that closes has its app done, unless the client left
+   * first: only then does the watcher wait for the chain (`watchAppOnceAbandoned`). No promise
+   * and no await of our own on a request's path.
+   */
+  function proceedWatched(ctx: Context, next: Next, route: RequestQuota): Promise<void> {
+    const settled = proceed(ctx, next, route);
+    route.appSettled = settled;
+    return settled;
+  }
+
+  /** Guards that tap bodies must see the app finish before Koa sends the body. */
+  const run = readsBodies ? proceedThenDone : proceedWatched;
+
+  function watchAppOnceAbandoned(route: RequestQuota, res: ServerResponse): void {
+    const settled = route.appSettled;
+    if (settled === undefined) return; // proceedThenDone tells the watcher itself
+    const done = () => watcher.appFinished(route, res);
+    settled.then(done, done);
+  }
+
   function guarded(ctx: Context, next: Next): Promise<void> {
     const started = engine.begin(ctx);
     if (!isPromiseLike(started)) {
       attach(ctx, started);
-      return proceedThenDone(ctx, next, started);
+      return run(ctx, next, started);
     }
     return started.then((route) => {
       attach(ctx, route);
-      return proceedThenDone(ctx, next, route);
+      return run(ctx, next, route);
     });
   }
 
@@ -150,7 +174,7 @@ export function quotaGuard(options: KoaQuotaGuardOptions): KoaQuotaGuard {
       const route = existing ?? (await engine.begin(ctx));
       if (!existing) attach(ctx, route);
       await engine.decider.applyBudget(route, routeBudget); // never rejects: store failures are counted
-      return existing ? proceed(ctx, next, route) : proceedThenDone(ctx, next, route);
+      return existing ? proceed(ctx, next, route) : run(ctx, next, route);
     };
   }
 

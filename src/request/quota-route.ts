@@ -112,6 +112,8 @@ export class RequestQuota implements QuotaRoute {
   /** The response's connection closed / the app finished / the hook ran / the abandoned wait. */
   closed = false;
   appDone = false;
+  /** Koa: the rest of the middleware chain, looked at only when the client leaves first. */
+  appSettled: Promise<unknown> | undefined;
   fired = false;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** The guard that decided (its callbacks): tells two guards of one upstream name apart. */
