@@ -6,32 +6,15 @@ export interface Clock {
   now(): number;
 }
 
-/** Monotonic: unaffected by wall-clock jumps (NTP, DST), like lru-cache's default. */
-export const monotonicClock: Clock = globalThis.performance;
+/**
+ * The default clock: monotonic (unaffected by wall-clock jumps, NTP, DST), like lru-cache's
+ * default, read on every call. A reading costs ~50 ns on many VMs; caching it behind a 1 ms
+ * timer (as lru-cache's `ttlResolution` does) was tried and made a server-like event loop
+ * slower, not faster: a timer cycle costs more than the readings it saves (docs/benchmarks.md).
+ */
+export const monotonicClock: Clock = {
+  // Looked up on each call, so fake timers installed after import (vitest, jest) move it too.
+  now: () => performance.now(),
+};
 
 export const wallClock: Clock = Date;
-
-let reading = -1;
-let uses = 0;
-const forget = () => {
-  reading = -1;
-};
-
-/**
- * The default clock: `performance.now()`, read at most about once a millisecond. On many VMs a
- * reading costs ~50 ns, as much as a decision, a record and a success together; a reading a
- * millisecond old puts usage in the same slot (the finest default slot is a thousandth of its
- * window). The reading is dropped by an unref'd 1 ms timer, the way lru-cache caches its clock
- * for TTLs (`ttlResolution`), and after 1,000 uses whatever the timer does (a timer lost to
- * fake timers in a test must not stop time). Inside one synchronous stretch of code time moves
- * only that way: no window is short enough for that to matter, and nothing is placed in the future.
- */
-export const coarseMonotonicClock: Clock = {
-  now(): number {
-    if (reading >= 0 && ++uses < 1_000) return reading;
-    uses = 0;
-    reading = performance.now();
-    setTimeout(forget, 1).unref?.();
-    return reading;
-  },
-};

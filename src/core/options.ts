@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js';
-import { coarseMonotonicClock, wallClock as dateClock } from './clock.js';
+import { wallClock as dateClock, monotonicClock } from './clock.js';
 import type { ProbeEvent, StateChangeEvent } from './decision.js';
 import { type Duration, formatDuration, parseDuration } from './duration.js';
 import { describeValue, optionError, QuotaGuardError } from './errors.js';
@@ -283,7 +283,7 @@ function resolveSettings(options: GuardSettings): ResolvedSettings {
   const wall = resolveClock(options.wallClock, 'wallClock');
   return {
     enabled: options.enabled ?? true,
-    clock: clock ?? coarseMonotonicClock,
+    clock: clock ?? monotonicClock,
     // A test that injects one manual clock means it to be the only time there is.
     wallClock: wall ?? clock ?? dateClock,
     logger: resolveLogger(options.logger),
