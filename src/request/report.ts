@@ -66,9 +66,9 @@ export class OutcomeReporter<Ctx> {
     }
     let verdict = NONE;
     if (status !== undefined) {
-      const now = this.wallClock.now();
-      if (headers !== undefined) waits = later(waits, this.vendor.read(target, headers, now));
-      verdict = status < 400 ? NOT_AN_ERROR : this.classify(outcome, status, now);
+      // The wall clock is read only for readings and error answers, not for every success.
+      if (headers !== undefined) waits = later(waits, this.vendor.read(target, headers, this.wallClock));
+      verdict = status < 400 ? NOT_AN_ERROR : this.classify(outcome, status, this.wallClock.now());
       if (verdict.kind !== 'none') route.upstreamError = verdict;
       if (verdict.kind === 'cap') this.errors.cap++;
       else if (verdict.kind === 'transient') this.errors.transient++;

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { Clock } from '../core/clock.js';
 import type { ResolvedWindow } from '../core/options.js';
 import type { Awaitable, GuardTarget } from '../stores/store.js';
 import type { HeadersLike } from '../usage/headers.js';
@@ -25,8 +26,8 @@ export class VendorReadings {
   }
 
   /** Reads a response's headers: three look-ups when it has no readings (most responses). */
-  read(target: GuardTarget, headers: HeadersLike, now: number): Awaitable<void> {
-    const readings = readVendorWindows(headers, now);
+  read(target: GuardTarget, headers: HeadersLike, clock: Clock): Awaitable<void> {
+    const readings = readVendorWindows(headers, clock);
     if (readings.size === 0) return;
     const key = target.key ?? '';
     const kept = this.kept.get(key) ?? new Map<string, VendorWindowReading>();
@@ -37,7 +38,7 @@ export class VendorReadings {
       kept.set(window?.label ?? `${windowMs / 60_000}m`, reading);
       if (!this.calibrate || window === undefined) continue;
       if (reading.utilization * 100 < window.thresholdPercent && reading.status !== 'rejected') continue;
-      const resetIn = reading.resetAt === undefined ? undefined : Math.max(0, reading.resetAt - now);
+      const resetIn = reading.resetAt === undefined ? undefined : Math.max(0, reading.resetAt - reading.at);
       caps.push(this.capWindow(target, resetIn, window.label));
     }
     this.kept.set(key, kept);

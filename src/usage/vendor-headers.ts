@@ -38,16 +38,19 @@ const NO_READINGS: ReadonlyMap<number, VendorWindowReading> = new Map();
  */
 export function readVendorWindows(
   headers: HeadersLike | undefined,
-  now: number,
+  clock: number | { now(): number },
 ): ReadonlyMap<number, VendorWindowReading> {
   let readings: Map<number, VendorWindowReading> | undefined;
+  // The time is read only when there is a reading to stamp (most responses have none).
+  let at: number | undefined;
+  const now = (): number => (at ??= typeof clock === 'number' ? clock : clock.now());
   for (const names of VENDOR_WINDOWS) {
     // Every response passes here: one look-up decides whether there is anything to read.
     const raw = headerValue(headers, names.utilization);
     if (raw === undefined) continue;
     const utilization = Number(raw);
     if (!Number.isFinite(utilization)) continue;
-    const reading: VendorWindowReading = { utilization, at: now };
+    const reading: VendorWindowReading = { utilization, at: now() };
     const status = headerValue(headers, names.status);
     if (status !== undefined) reading.status = status;
     const reset = Number(headerValue(headers, names.reset));
@@ -64,11 +67,11 @@ export function readVendorWindows(
       utilization: Math.min(1, Math.max(0, 1 - remaining / limit)),
       remaining,
       limit,
-      at: now,
+      at: now(),
     };
     const reset = headerValue(headers, 'x-ratelimit-reset-tokens');
     const resetIn = reset === undefined ? undefined : parseGoDuration(reset);
-    if (resetIn !== undefined) reading.resetAt = now + resetIn;
+    if (resetIn !== undefined) reading.resetAt = reading.at + resetIn;
     readings ??= new Map();
     readings.set(60_000, reading);
   }
