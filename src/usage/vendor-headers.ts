@@ -27,6 +27,10 @@ const VENDOR_WINDOWS = [
   reset: `anthropic-ratelimit-unified-${label}-reset`,
 }));
 
+function timeOf(clock: number | { now(): number }): number {
+  return typeof clock === 'number' ? clock : clock.now();
+}
+
 /** What responses without vendor readings (most of them) get: no Map per response. */
 const NO_READINGS: ReadonlyMap<number, VendorWindowReading> = new Map();
 
@@ -43,14 +47,14 @@ export function readVendorWindows(
   let readings: Map<number, VendorWindowReading> | undefined;
   // The time is read only when there is a reading to stamp (most responses have none).
   let at: number | undefined;
-  const now = (): number => (at ??= typeof clock === 'number' ? clock : clock.now());
   for (const names of VENDOR_WINDOWS) {
     // Every response passes here: one look-up decides whether there is anything to read.
     const raw = headerValue(headers, names.utilization);
     if (raw === undefined) continue;
     const utilization = Number(raw);
     if (!Number.isFinite(utilization)) continue;
-    const reading: VendorWindowReading = { utilization, at: now() };
+    at ??= timeOf(clock);
+    const reading: VendorWindowReading = { utilization, at };
     const status = headerValue(headers, names.status);
     if (status !== undefined) reading.status = status;
     const reset = Number(headerValue(headers, names.reset));
@@ -63,11 +67,12 @@ export function readVendorWindows(
   const limit = Number(limitRaw);
   const remaining = Number(headerValue(headers, 'x-ratelimit-remaining-tokens'));
   if (Number.isFinite(limit) && limit > 0 && Number.isFinite(remaining)) {
+    at ??= timeOf(clock);
     const reading: VendorWindowReading = {
       utilization: Math.min(1, Math.max(0, 1 - remaining / limit)),
       remaining,
       limit,
-      at: now(),
+      at,
     };
     const reset = headerValue(headers, 'x-ratelimit-reset-tokens');
     const resetIn = reset === undefined ? undefined : parseGoDuration(reset);
