@@ -1,23 +1,29 @@
 /**
- * npm run bench:adapters — throughput of Express and Koa over HTTP (autocannon, loopback), bare,
- * with quota-guard (a usage function, or `usage: 'anthropic'` reading the JSON body), and
- * (Express) with express-rate-limit's memory store.
+ * npm run bench:adapters — Express and Koa over HTTP, each configuration side by side with its
+ * bare app: both servers run at the same time on the same core, each loaded by a load generator
+ * of its own, so whatever the shared machine does to that core it does to both alike.
  *
- * This machine is a shared 2-core VM whose speed drifts by tens of percent within a minute, so
- * each guarded slot is compared with the bare slots right before and after it (bare, A, bare, B,
- * bare, …: the bracket cancels a drift that is steady over a few seconds), over rounds whose
- * order rotates. Where `taskset` exists, the servers run on core 0 and the load generator on
- * core 1, so the two do not take turns on one core. Reported per configuration: the median and
- * range over rounds of its req/s over its bracket's, and of the server CPU it adds per request.
+ * Configurations: quota-guard with a usage function, with `usage: 'anthropic'` (reading the JSON
+ * body), express-rate-limit's memory store, and a **control** (a second bare server: what the
+ * harness alone puts between two identical servers). Per round and configuration, one pair run;
+ * rounds rotate the order of the configurations and alternate which load generator starts first.
+ * Reported per configuration, median and range over rounds:
+ * - req/s over its bare partner's in the same run;
+ * - server CPU per request, bare over guarded: the throughput ratio of two saturated servers,
+ *   steadier than req/s, and the one that says what the guard costs when the load generators
+ *   rather than the core set the pace;
+ * - CPU µs added per request, and for Express over express-rate-limit's in the same round.
+ *
+ * Load generator: `wrk` (Debian's package `wrk`), a C program that costs a server-side request a
+ * few percent of its own CPU, so the servers' core is the one that runs out. Without it,
+ * autocannon in child processes (heavier: it may set the pace; the busy share printed shows it).
+ * Servers on core 0, load generators on core 1, where `taskset` and two cores exist.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 
-// `+control` is a second bare server (the same app in another process): how far the harness
-// itself puts two identical servers apart.
 const GROUPS: Record<string, string[]> = {
   express: [
     'express+quota-guard',
@@ -29,48 +35,38 @@ const GROUPS: Record<string, string[]> = {
 };
 const only = process.env.BENCH_ONLY;
 if (only) for (const group of Object.keys(GROUPS)) if (group !== only) delete GROUPS[group];
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const CONNECTIONS = 10;
 
-/** `taskset` when it can pin on this machine (two cores or more), else nothing. */
-function pinning(): boolean {
-  if (process.env.BENCH_NO_PIN) return false;
+function works(command: string, args: string[]): boolean {
   try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    // Not nproc: it counts only the cores this process may use, one once pinned.
-    return cpus().length >= 2;
+    execFileSync(command, args, { stdio: 'ignore' });
+    return true;
   } catch {
     return false;
   }
 }
-const PIN = process.env.QG_BENCH_PINNED === '1' || pinning();
+// Not nproc: it counts only the cores this process may use.
+const PIN = !process.env.BENCH_NO_PIN && cpus().length >= 2 && works('taskset', ['-c', '0', 'true']);
+const WRK = !process.env.BENCH_AUTOCANNON && works('sh', ['-c', 'command -v wrk']);
 
-// The load generator (this process) moves to core 1 once, by running itself again under taskset.
-if (PIN && process.env.QG_BENCH_PINNED === undefined) {
-  const result = spawnSync(
-    'taskset',
-    [
-      '-c',
-      '1',
-      process.execPath,
-      ...process.execArgv,
-      fileURLToPath(import.meta.url),
-      ...process.argv.slice(2),
-    ],
-    { stdio: 'inherit', env: { ...process.env, QG_BENCH_PINNED: '1' } },
-  );
-  process.exit(result.status ?? 1);
+function pinned(core: number, command: string, args: string[]): [string, string[]] {
+  return PIN ? ['taskset', ['-c', String(core), command, ...args]] : [command, args];
 }
 
-async function startServer(kind: string): Promise<{ child: ChildProcess; port: number }> {
-  const server = [new URL('./hello-server.mjs', import.meta.url).pathname, kind];
-  const child = PIN
-    ? spawn('taskset', ['-c', '0', process.execPath, ...server], {
-        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-      })
-    : spawn(process.execPath, server, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+interface Server {
+  kind: string;
+  child: ChildProcess;
+  port: number;
+}
+
+async function startServer(kind: string): Promise<Server> {
+  const script = fileURLToPath(new URL('./hello-server.mjs', import.meta.url));
+  const [command, args] = pinned(0, process.execPath, [script, kind]);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
-  return { child, port: Number(chunk.toString().trim()) };
+  return { kind, child, port: Number(chunk.toString().trim()) };
 }
 
 async function cpuMicros(child: ChildProcess): Promise<number> {
@@ -79,46 +75,103 @@ async function cpuMicros(child: ChildProcess): Promise<number> {
   return usage.user + usage.system;
 }
 
-interface Sample {
+interface Load {
+  requests: number;
+  failures: number;
+}
+
+/** Runs one load generator against a port for `seconds`; resolves with what it counted. */
+async function load(port: number, seconds: number): Promise<Load> {
+  const url = `http://127.0.0.1:${port}/`;
+  const [command, args] = WRK
+    ? pinned(1, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, url])
+    : pinned(1, process.execPath, [
+        fileURLToPath(new URL('./autocannon-load.mjs', import.meta.url)),
+        url,
+        String(CONNECTIONS),
+        String(seconds),
+      ]);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const [code] = (await once(child, 'close')) as [number];
+  if (code !== 0) throw new Error(`load generator exited with ${code}: ${output}`);
+  if (!WRK) return JSON.parse(output) as Load;
+  // wrk: "123456 requests in 4.00s, …", then "Non-2xx or 3xx responses: N" and
+  // "Socket errors: connect A, read B, write C, timeout D" when there were any.
+  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? Number.NaN);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const errors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
+  return { requests, failures: non2xx + errors };
+}
+
+interface Side {
   rps: number;
-  /** Server CPU time per request: steadier than throughput when client and server share 2 cores. */
   cpuPerRequestUs: number;
 }
 
-async function measure({ child, port }: { child: ChildProcess; port: number }): Promise<Sample> {
-  // Half a second first, not counted: a server that sat idle for a while (its heap shrunk by
-  // V8's idle-time collector, its caches cold) starts slow, and the bare one runs most often.
-  await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 10, duration: 0.5 });
-  const cpuBefore = await cpuMicros(child);
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 10, duration: SECONDS });
-  const cpu = (await cpuMicros(child)) - cpuBefore;
-  if (result.non2xx > 0 || result.errors > 0)
-    throw new Error(`errors: ${result.non2xx} non-2xx, ${result.errors} errors`);
-  return { rps: result.requests.average, cpuPerRequestUs: cpu / result.requests.total };
+/** Loads two servers at once; `bFirst` spawns b's load generator first. */
+async function pair(a: Server, b: Server, seconds: number, bFirst: boolean): Promise<[Side, Side, number]> {
+  const before = await Promise.all([cpuMicros(a.child), cpuMicros(b.child)]);
+  const started = performance.now();
+  let loadA: Promise<Load>;
+  let loadB: Promise<Load>;
+  if (bFirst) {
+    loadB = load(b.port, seconds);
+    loadA = load(a.port, seconds);
+  } else {
+    loadA = load(a.port, seconds);
+    loadB = load(b.port, seconds);
+  }
+  const [la, lb] = await Promise.all([loadA, loadB]);
+  const wallUs = (performance.now() - started) * 1000;
+  const after = await Promise.all([cpuMicros(a.child), cpuMicros(b.child)]);
+  for (const [server, result] of [
+    [a, la],
+    [b, lb],
+  ] as const) {
+    if (!(result.requests > 0) || result.failures > 0)
+      throw new Error(`${server.kind}: ${result.requests} requests, ${result.failures} failed`);
+  }
+  const side = (result: Load, cpu: number): Side => ({
+    rps: result.requests / seconds,
+    cpuPerRequestUs: cpu / result.requests,
+  });
+  const cpuA = after[0] - before[0];
+  const cpuB = after[1] - before[1];
+  // The share of the servers' core the two servers used: near 1 when the core set the pace.
+  const busy = PIN ? (cpuA + cpuB) / wallUs : Number.NaN;
+  return [side(la, cpuA), side(lb, cpuB), busy];
 }
 
-/** Per guarded configuration and round: its sample and the mean of the bare slots around it. */
-const pairs = new Map<string, Array<{ guarded: Sample; bare: Sample }>>();
-const bareRps = new Map<string, number[]>();
-const servers = new Map<string, { child: ChildProcess; port: number }>();
-const all = Object.entries(GROUPS).flatMap(([bare, configs]) => [bare, ...configs]);
-for (const kind of all) servers.set(kind, await startServer(kind));
+interface Run {
+  bare: Side;
+  guarded: Side;
+}
+
+const servers = new Map<string, Server>();
+const runs = new Map<string, Run[]>();
+const busyShares: number[] = [];
+for (const [bare, configs] of Object.entries(GROUPS))
+  for (const kind of [bare, ...configs]) servers.set(kind, await startServer(kind));
 try {
-  for (const kind of all) await measure(servers.get(kind)!); // warm-up
+  for (const [bare, configs] of Object.entries(GROUPS))
+    for (const kind of configs) await pair(servers.get(bare)!, servers.get(kind)!, 1, false); // warm-up
   for (let round = 0; round < ROUNDS; round++) {
     for (const [bare, configs] of Object.entries(GROUPS)) {
-      const order = configs.map((_, i) => configs[(i + round) % configs.length]!);
-      let before = await measure(servers.get(bare)!);
-      bareRps.set(bare, [...(bareRps.get(bare) ?? []), before.rps]);
-      for (const kind of order) {
-        const guarded = await measure(servers.get(kind)!);
-        const after = await measure(servers.get(bare)!);
-        const bracket: Sample = {
-          rps: (before.rps + after.rps) / 2,
-          cpuPerRequestUs: (before.cpuPerRequestUs + after.cpuPerRequestUs) / 2,
-        };
-        pairs.set(kind, [...(pairs.get(kind) ?? []), { guarded, bare: bracket }]);
-        before = after;
+      for (let i = 0; i < configs.length; i++) {
+        const kind = configs[(i + round) % configs.length]!;
+        const [bareSide, guardedSide, busy] = await pair(
+          servers.get(bare)!,
+          servers.get(kind)!,
+          SECONDS,
+          round % 2 === 1,
+        );
+        busyShares.push(busy);
+        runs.set(kind, [...(runs.get(kind) ?? []), { bare: bareSide, guarded: guardedSide }]);
       }
     }
   }
@@ -127,34 +180,42 @@ try {
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const range = (values: number[], digits: number) =>
-  `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
-const limiter = pairs.get('express+express-rate-limit')!;
+const spread = (values: number[], digits: number) =>
+  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+const added = (run: Run) => run.guarded.cpuPerRequestUs - run.bare.cpuPerRequestUs;
+const limiter = runs.get('express+express-rate-limit');
 const rows: Array<Record<string, string>> = [];
 for (const [bare, configs] of Object.entries(GROUPS)) {
-  rows.push({ configuration: bare, 'req/s (median)': String(Math.round(median(bareRps.get(bare)!))) });
   for (const kind of configs) {
-    const p = pairs.get(kind)!;
-    const ratio = p.map(({ guarded, bare }) => guarded.rps / bare.rps);
-    const added = p.map(({ guarded, bare }) => guarded.cpuPerRequestUs - bare.cpuPerRequestUs);
+    const list = runs.get(kind)!;
     const row: Record<string, string> = {
       configuration: kind,
-      'req/s (median)': String(Math.round(median(p.map((x) => x.guarded.rps)))),
-      'req/s vs bare, per round': `${median(ratio).toFixed(3)} (${range(ratio, 3)})`,
-      'added CPU µs/req': `${median(added).toFixed(1)} (${range(added, 1)})`,
+      'req/s': String(Math.round(median(list.map((run) => run.guarded.rps)))),
+      [`${bare} req/s`]: String(Math.round(median(list.map((run) => run.bare.rps)))),
+      'req/s vs bare': spread(
+        list.map((run) => run.guarded.rps / run.bare.rps),
+        3,
+      ),
+      'CPU/req, bare over this': spread(
+        list.map((run) => run.bare.cpuPerRequestUs / run.guarded.cpuPerRequestUs),
+        3,
+      ),
+      'added CPU µs/req': spread(list.map(added), 1),
     };
-    if (kind.startsWith('express+quota-guard')) {
-      const vs = p.map(
-        ({ guarded, bare }, i) =>
-          (guarded.cpuPerRequestUs - bare.cpuPerRequestUs) /
-          (limiter[i]!.guarded.cpuPerRequestUs - limiter[i]!.bare.cpuPerRequestUs),
-      );
-      row['added vs express-rate-limit'] = `${median(vs).toFixed(2)}x (${range(vs, 2)})`;
-    }
+    if (limiter && kind.startsWith('express+quota-guard'))
+      row['added vs express-rate-limit'] = `${spread(
+        list.map((run, i) => added(run) / added(limiter[i]!)),
+        2,
+      )}x`;
     rows.push(row);
   }
 }
 console.table(rows);
 console.log(
-  `${ROUNDS} rounds of ${SECONDS} s slots, 10 connections, each guarded slot between two bare ones; ratios per round (median, range)${PIN ? '; servers on core 0, load generator on core 1' : ''}; goals: >= 0.95 of bare, CPU added <= express-rate-limit's`,
+  `${ROUNDS} rounds; each configuration loaded for ${SECONDS} s at the same time as its bare app, ` +
+    `${CONNECTIONS} connections each, by ${WRK ? 'wrk' : 'autocannon (install wrk for a lighter load generator)'}; ` +
+    (PIN
+      ? `servers on core 0 (busy ${spread(busyShares, 2)} of it), load generators on core 1`
+      : 'not pinned (no taskset or one core)') +
+    '; ratios per run, median (range); goals: >= 0.95 of bare, CPU added <= express-rate-limit',
 );
