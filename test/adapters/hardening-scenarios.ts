@@ -225,6 +225,28 @@ export function describeHardeningScenarios(harness: Harness, makeStore?: Scenari
       expect(info.guard.nextProbeAt).toBe(clock.now() + 1.1 * H);
     });
 
+    it('reads vendor headers, and hands headers to isCapError, whatever case the app set them in', async () => {
+      const asked: Array<string | null | undefined> = [];
+      const { guard, send } = setup({
+        isCapError: ({ status, headers }) => {
+          asked.push(headers && 'get' in headers ? headers.get('Retry-After') : undefined);
+          return status === 429;
+        },
+      });
+      const vendorHeaders = JSON.stringify({
+        'Anthropic-Ratelimit-Unified-5h-Utilization': '0.25',
+        'X-RateLimit-Limit-Tokens': '1000',
+        'x-ratelimit-remaining-tokens': '600',
+      });
+      await send('/chat', { 'x-headers': vendorHeaders, 'x-tokens': '10' });
+      const info = await guard.info();
+      expect(info.vendor?.['5h']?.utilization).toBe(0.25);
+      expect(info.vendor?.['1m']).toMatchObject({ remaining: 600, limit: 1000 });
+      await send('/chat', { 'x-status': '429', 'x-headers': JSON.stringify({ 'RETRY-after': '30' }) });
+      expect(asked).toEqual(['30']);
+      expect((await guard.info()).guard.state).toBe('quota_exceeded');
+    });
+
     describe('callbacks that never settle', () => {
       it('a key promise that never settles times out: the request is served on the shared budget', async () => {
         const { guard, send } = setup({ keyNever: true, keyTimeout: 20 });
