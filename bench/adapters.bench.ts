@@ -7,7 +7,8 @@
  * body), express-rate-limit's memory store, and a **control** (a second bare server: what the
  * harness alone puts between two identical servers). Per round and configuration, one pair run;
  * rounds rotate the order of the configurations and alternate which load generator starts first.
- * Reported per configuration, median and range over rounds:
+ * Every run starts both servers afresh and warms them (`BENCH_WARM_SECONDS`, default 8: a bare
+ * Express serves ~3k req/s on half a core, and 2 s left it compiling). Reported per configuration, median and range over rounds:
  * - req/s over its bare partner's in the same run;
  * - server CPU per request, bare over guarded: the throughput ratio of two saturated servers,
  *   steadier than req/s, and the one that says what the guard costs when the load generators
@@ -36,7 +37,9 @@ const GROUPS: Record<string, string[]> = {
 const only = process.env.BENCH_ONLY;
 if (only) for (const group of Object.keys(GROUPS)) if (group !== only) delete GROUPS[group];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+// Warm-up per run, not counted: the JIT compiles what a fresh server runs (the guard's code too).
+const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 8);
 const CONNECTIONS = 10;
 
 function works(command: string, args: string[]): boolean {
@@ -152,31 +155,26 @@ interface Run {
   guarded: Side;
 }
 
-const servers = new Map<string, Server>();
 const runs = new Map<string, Run[]>();
 const busyShares: number[] = [];
-for (const [bare, configs] of Object.entries(GROUPS))
-  for (const kind of [bare, ...configs]) servers.set(kind, await startServer(kind));
-try {
-  for (const [bare, configs] of Object.entries(GROUPS))
-    for (const kind of configs) await pair(servers.get(bare)!, servers.get(kind)!, 1, false); // warm-up
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [bare, configs] of Object.entries(GROUPS)) {
-      for (let i = 0; i < configs.length; i++) {
-        const kind = configs[(i + round) % configs.length]!;
-        const [bareSide, guardedSide, busy] = await pair(
-          servers.get(bare)!,
-          servers.get(kind)!,
-          SECONDS,
-          round % 2 === 1,
-        );
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [bare, configs] of Object.entries(GROUPS)) {
+    for (let i = 0; i < configs.length; i++) {
+      const kind = configs[(i + round) % configs.length]!;
+      // Fresh processes for every run: one Node process may run the same code a few percent
+      // faster or slower than the next for its whole life (what its JIT made of it, where its
+      // code and heap landed), so pairs of long-lived servers repeat one draw round after round.
+      const pairOf = [await startServer(bare), await startServer(kind)] as const;
+      try {
+        await pair(pairOf[0], pairOf[1], WARM_SECONDS, false); // warm-up (the JIT at work), not counted
+        const [bareSide, guardedSide, busy] = await pair(pairOf[0], pairOf[1], SECONDS, round % 2 === 1);
         busyShares.push(busy);
         runs.set(kind, [...(runs.get(kind) ?? []), { bare: bareSide, guarded: guardedSide }]);
+      } finally {
+        for (const { child } of pairOf) child.kill();
       }
     }
   }
-} finally {
-  for (const { child } of servers.values()) child.kill();
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
