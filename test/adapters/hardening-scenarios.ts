@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { WindowOptions } from '../../src/index.js';
+import { headerValue } from '../../src/usage/headers.js';
 import type { AppSpec, Harness, SharedOptions, TestApp } from './apps.js';
 import { type ScenarioStore, scenarioSetup } from './setup.js';
 
@@ -229,7 +230,8 @@ export function describeHardeningScenarios(harness: Harness, makeStore?: Scenari
       const asked: Array<string | null | undefined> = [];
       const { guard, send } = setup({
         isCapError: ({ status, headers }) => {
-          asked.push(headers && 'get' in headers ? headers.get('Retry-After') : undefined);
+          // Node's headers through the guard's own reader: `get()` called with the name as given.
+          asked.push(headerValue(headers, 'Retry-After'));
           return status === 429;
         },
       });
