@@ -24,8 +24,8 @@ export interface FinishedResponse {
  * A response's headers as the classifier and the vendor readings ask for them: one look-up per
  * name asked, where `getHeaders()` would copy every header of every response. Most responses
  * carry none of the names asked, so a miss is answered from the names set (taken once, lower
- * case), compared by length first: `getHeader()` lower-cases every name it is given, which on a
- * busy server cost more than the rest of the report.
+ * case), compared by length first: `getHeader()` lower-cases every name it is given (three
+ * vendor names per response, ~1 µs of a Koa request's CPU in bench:adapters, within its spread).
  */
 class ResponseHeaders {
   private names: readonly string[] | undefined;
