@@ -4,8 +4,10 @@
  * of its own, so whatever the shared machine does to that core it does to both alike.
  *
  * Configurations: quota-guard with a usage function, with `usage: 'anthropic'` (reading the JSON
- * body), express-rate-limit's memory store, and a **control** (a second bare server: what the
- * harness alone puts between two identical servers). Per round and configuration, one pair run;
+ * body), express-rate-limit's memory store, the **floor** (the least a quota middleware can do:
+ * one decision, one `close` listener, one record and one success on the same store; see
+ * hello-server.mjs), and a **control** (a second bare server: what the harness alone puts
+ * between two identical servers). Per round and configuration, one pair run;
  * rounds rotate the order of the configurations and alternate which load generator starts first.
  * Every run starts both servers afresh and warms them (`BENCH_WARM_SECONDS`, default 8: a bare
  * Express serves ~3k req/s on half a core, and 2 s left it compiling). Reported per configuration, median and range over rounds:
@@ -30,6 +32,7 @@ const GROUPS: Record<string, string[]> = {
     'express+quota-guard',
     'express+quota-guard(anthropic)',
     'express+express-rate-limit',
+    'express+floor',
     'express+control',
   ],
   koa: ['koa+quota-guard', 'koa+control'],

@@ -8,7 +8,7 @@ import { rateLimit } from 'express-rate-limit';
 import Koa from 'koa';
 // The built package, as users run it (npm run build first): no TypeScript loader in the hot path.
 import { quotaGuard as expressGuard } from '../dist/express.js';
-import { silentLogger } from '../dist/index.js';
+import { MemoryStore, silentLogger } from '../dist/index.js';
 import { quotaGuard as koaGuard } from '../dist/koa.js';
 import { llmAnswer } from './llm-answer.mjs';
 
@@ -21,11 +21,31 @@ const guardOptions = {
   logger: silentLogger,
 };
 
+/**
+ * The floor: the least a quota middleware can do per request (one decision from the same store,
+ * one shared `close` listener, one record and one success), with none of the guard's checks,
+ * vendor readings or in-flight accounting. What the guard's figure is to be read against.
+ */
+const FLOOR = Symbol('floor');
+const floorStore = new MemoryStore();
+floorStore.define('floor', { windows: guardOptions.windows, logger: silentLogger });
+const floorTarget = { upstream: 'floor' };
+function floorClose() {
+  floorStore.record(floorTarget, 1);
+  if (this.statusCode < 400) floorStore.success(floorTarget, this.locals[FLOOR]);
+}
+function floorMiddleware(_req, res, next) {
+  res.locals[FLOOR] = floorStore.decide(floorTarget);
+  res.on('close', floorClose);
+  next();
+}
+
 function expressApp(kind) {
   const app = express();
   if (kind === 'express+quota-guard') app.use(expressGuard({ ...guardOptions, usage: () => 1 }));
   if (kind === 'express+quota-guard(anthropic)')
     app.use(expressGuard({ ...guardOptions, usage: 'anthropic' }));
+  if (kind === 'express+floor') app.use(floorMiddleware);
   if (kind === 'express+express-rate-limit') {
     app.use(rateLimit({ windowMs: 5 * 3_600_000, limit: 1e9, standardHeaders: false, legacyHeaders: false }));
   }
