@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/redis.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { describeStoreContract } from '../stores/store-contract.js';
-import { freshPrefix, quiet } from './redis-client.js';
+import { freshPrefix, PATIENT_MS, quiet } from './redis-client.js';
 import { OwnRedis } from './redis-server.js';
 
 const nodes: OwnRedis[] = [];
@@ -78,7 +78,13 @@ afterAll(async () => {
 });
 
 const clusterStore = (client: Cluster | ReturnType<typeof createCluster>, clock?: ManualClock) =>
-  new RedisStore({ client, prefix: freshPrefix(), logger: quiet, ...(clock ? { clock } : {}) });
+  new RedisStore({
+    client,
+    prefix: freshPrefix(),
+    logger: quiet,
+    timeoutMs: PATIENT_MS,
+    ...(clock ? { clock } : {}),
+  });
 
 describeStoreContract('RedisStore on Redis Cluster (ioredis)', (clock) => clusterStore(io, clock));
 describeStoreContract('RedisStore on Redis Cluster (node-redis)', (clock) => clusterStore(node, clock));

@@ -23,6 +23,9 @@ const store = new RedisStore({
   prefix: process.env.PREFIX!,
   clock: { now: () => now },
   logger: quiet,
+  // Not a test of a slow Redis: three instances and 300 requests on a loaded machine may take
+  // longer than the 200 ms default, and a local answer would grant a second probe.
+  timeoutMs: 5_000,
 });
 const guard = quotaGuard({
   upstream: 'anthropic',

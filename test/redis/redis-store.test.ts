@@ -4,7 +4,7 @@ import type { WindowOptions } from '../../src/index.js';
 import { type IoRedisLike, RedisStore } from '../../src/redis.js';
 import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
 import { describeStoreContract } from '../stores/store-contract.js';
-import { freshPrefix, ioredis, nodeRedis, quiet, REDIS_URL, storeOn } from './redis-client.js';
+import { freshPrefix, ioredis, nodeRedis, PATIENT_MS, quiet, REDIS_URL, storeOn } from './redis-client.js';
 
 let io: Redis;
 let node: Awaited<ReturnType<typeof nodeRedis>>;
@@ -27,7 +27,9 @@ describe('RedisStore', () => {
 
   it('loads a baseline once per window across instances, whoever starts first', async () => {
     const prefix = freshPrefix();
-    const instances = [0, 1, 2].map(() => new RedisStore({ client: io, prefix, logger: quiet }));
+    const instances = [0, 1, 2].map(
+      () => new RedisStore({ client: io, prefix, logger: quiet, timeoutMs: PATIENT_MS }),
+    );
     for (const store of instances) store.define('llm', { windows, logger: quiet });
     await Promise.all(instances.map((store) => store.loadBaseline({ upstream: 'llm' }, 600)));
     // The instance that loaded it may add more parts of its log; the others load nothing.
@@ -39,7 +41,7 @@ describe('RedisStore', () => {
   it('decides the same on instances whose clocks are minutes apart: time is the server’s', async () => {
     const prefix = freshPrefix();
     const skewed = [-7 * 60_000, 0, 11 * 60_000].map((skew) => {
-      const store = new RedisStore({ client: io, prefix, logger: quiet });
+      const store = new RedisStore({ client: io, prefix, logger: quiet, timeoutMs: PATIENT_MS });
       const clock = { now: () => Date.now() + skew };
       store.define('llm', { windows, probeInterval: '5m', clock, wallClock: clock, logger: quiet });
       return store;
@@ -105,7 +107,7 @@ describe('RedisStore', () => {
 
   it('gives every key a TTL a little over its longest window, and keeps tenant keys inside the prefix', async () => {
     const prefix = freshPrefix();
-    const store = new RedisStore({ client: io, prefix, logger: quiet });
+    const store = new RedisStore({ client: io, prefix, logger: quiet, timeoutMs: PATIENT_MS });
     store.define('llm', { windows: [...windows, { window: '7d', budget: 10_000 }], logger: quiet });
     await store.record({ upstream: 'llm', key: 'a}:{b*\n' }, 10);
     await store.decide({ upstream: 'llm', key: 'x'.repeat(10_000) });
