@@ -87,6 +87,19 @@ describe('RedisStore', () => {
     }
   });
 
+  it('counts the tokens Redis has not confirmed in stats().pendingTokens: on their way and summed behind a write', async () => {
+    const store = storeOn(io);
+    store.define('llm', { windows, logger: quiet });
+    const target = { upstream: 'llm' };
+    // The first record's write is on its way; the next two are summed behind it, not sent yet.
+    const written = [store.record(target, 10), store.record(target, 20), store.record(target, 5)];
+    expect(store.stats()).toMatchObject({ pendingTokens: 35, pending: 0 });
+    await Promise.all(written);
+    expect(store.stats().pendingTokens).toBe(0);
+    expect((await store.info(target)).windows[0]!.windowUsageTokens).toBe(35);
+    store.close();
+  });
+
   it('runs on after SCRIPT FLUSH (NOSCRIPT → EVAL, once)', async () => {
     // Server time: the decision then takes its prepared hot path.
     const store = storeOn(io);

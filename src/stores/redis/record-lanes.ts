@@ -29,6 +29,8 @@ interface Pending {
 export class RecordLanes<Id> {
   /** A lane per target with a write on its way; its next batch, if records came meanwhile. */
   private readonly lanes = new Map<Id, Lane>();
+  /** Tokens summed into lanes' next batches, not yet handed to `send`. */
+  waiting = 0;
 
   add(id: Id, tokens: number, at: number, send: SendRecord): Promise<void> {
     const lane = this.lanes.get(id);
@@ -43,6 +45,7 @@ export class RecordLanes<Id> {
       // A sum past 2^53 would no longer be exact: that record goes alone.
       if (next.tokens + tokens > Number.MAX_SAFE_INTEGER) return send(tokens, at);
       next.tokens += tokens;
+      this.waiting += tokens;
       if (at > next.at) next.at = at;
       return next.done;
     }
@@ -53,6 +56,7 @@ export class RecordLanes<Id> {
       reject = fail;
     });
     lane.next = { tokens, at, send, done, resolve, reject };
+    this.waiting += tokens;
     lane.last = done;
     return done;
   }
@@ -71,6 +75,7 @@ export class RecordLanes<Id> {
         this.lanes.delete(id);
       } else {
         lane.next = undefined;
+        this.waiting -= next.tokens;
         this.run(id, lane, next.tokens, next.at, next.send).then(next.resolve, next.reject);
       }
     }

@@ -338,6 +338,8 @@ export class RedisStore implements QuotaStore {
   }
 
   stats(): RedisStoreStats {
+    let pendingTokens = this.sendingTokens + this.queue.tokens;
+    for (const def of this.upstreams.values()) pendingTokens += def.lanes.waiting;
     return {
       upstreams: this.upstreams.size,
       keys: this.tenantsSeen.size,
@@ -345,6 +347,7 @@ export class RedisStore implements QuotaStore {
       unavailable: this.unavailable,
       failures: this.failures,
       ...this.queue.stats(),
+      pendingTokens,
     };
   }
 
@@ -369,6 +372,8 @@ export class RedisStore implements QuotaStore {
   private offset = 0;
   /** Writes sent so far: a decision sent before a write may not answer a caller who came after it. */
   private writes = 0;
+  /** Tokens of the writes on their way to Redis outside the queue. */
+  private sendingTokens = 0;
 
   private call(
     calls: readonly GuardCall[],
@@ -414,6 +419,7 @@ export class RedisStore implements QuotaStore {
       this.queue.push({ send, tokens });
       return;
     }
+    this.sendingTokens += tokens;
     try {
       const reply = (await this.withTimeout(send())) as [number, string, string] | undefined;
       this.up();
@@ -425,6 +431,9 @@ export class RedisStore implements QuotaStore {
       this.down(error);
       locally();
       this.queue.push({ send, tokens });
+    } finally {
+      // In the same turn as the push above: the tokens are never counted twice, nor missed.
+      this.sendingTokens -= tokens;
     }
   }
 

@@ -12,6 +12,11 @@ export interface QueuedWrite {
 export interface WriteQueueStats {
   /** Writes waiting for Redis. */
   pending: number;
+  /**
+   * Tokens recorded in this process that Redis has not confirmed yet: on their way, summed behind
+   * a write on its way, or waiting in the buffer. `flush()` before a planned exit sends them.
+   */
+  pendingTokens: number;
   /** Writes dropped because the queue was full, and the tokens they carried. */
   droppedWrites: number;
   droppedTokens: number;
@@ -26,9 +31,13 @@ export interface WriteQueueStats {
 export class WriteQueue {
   private readonly queue: QueuedWrite[] = [];
   private flushing = false;
+  /** The flush on its way (or the last one): what `flush()` and `drain()` wait for. */
+  private current: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private droppedWrites = 0;
   private droppedTokens = 0;
+  /** Tokens of the writes in `queue`. */
+  private queuedTokens = 0;
   private warnedFull = false;
 
   constructor(
@@ -44,7 +53,12 @@ export class WriteQueue {
     return this.queue.length;
   }
 
-  stats(): WriteQueueStats {
+  /** Tokens of the writes waiting here. */
+  get tokens(): number {
+    return this.queuedTokens;
+  }
+
+  stats(): Omit<WriteQueueStats, 'pendingTokens'> {
     return {
       pending: this.queue.length,
       droppedWrites: this.droppedWrites,
@@ -55,6 +69,7 @@ export class WriteQueue {
   push(write: QueuedWrite): void {
     if (this.queue.length >= this.max) {
       const dropped = this.queue.shift()!;
+      this.queuedTokens -= dropped.tokens;
       this.droppedWrites++;
       this.droppedTokens += dropped.tokens;
       if (!this.warnedFull) {
@@ -65,12 +80,20 @@ export class WriteQueue {
       }
     }
     this.queue.push(write);
+    this.queuedTokens += write.tokens;
     if (!this.flushing && this.timer === undefined) this.schedule(0);
   }
 
-  /** Sends what waits, oldest first; stops at the first failure and tries again later. */
-  async flush(): Promise<void> {
-    if (this.flushing) return;
+  /**
+   * Sends what waits, oldest first; stops at the first failure and tries again later. Called while
+   * a flush is on its way, waits for that one.
+   */
+  flush(): Promise<void> {
+    if (!this.flushing) this.current = this.sendAll();
+    return this.current;
+  }
+
+  private async sendAll(): Promise<void> {
     this.flushing = true;
     try {
       while (this.queue.length > 0) {
@@ -81,7 +104,7 @@ export class WriteQueue {
           this.schedule(this.retryMs);
           return;
         }
-        this.queue.shift();
+        this.queuedTokens -= this.queue.shift()!.tokens;
         this.onResult(true);
       }
       this.warnedFull = false;
@@ -90,9 +113,14 @@ export class WriteQueue {
     }
   }
 
-  /** Resolves once the queue is empty or a send failed (tests, shutdown). */
+  /**
+   * Resolves once what waits now was written, or a send failed (a planned exit, tests). A flush
+   * already on its way may have failed before this call: then one more is tried.
+   */
   async drain(): Promise<void> {
+    const joined = this.flushing;
     await this.flush();
+    if (joined && this.queue.length > 0) await this.flush();
   }
 
   close(): void {
