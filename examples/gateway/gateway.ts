@@ -18,7 +18,6 @@ import {
   defaultWeigh,
   formatDuration,
   type Logger,
-  type QuotaStore,
   type StateChangeEvent,
   UpstreamGuard,
   type WindowInfo,
@@ -63,7 +62,7 @@ export async function createGateway({
   const wall = () => clock?.now() ?? Date.now();
   const changes: StateChangeEvent[] = [];
   let redis: Redis | undefined;
-  let store: QuotaStore | undefined;
+  let store: RedisStore | undefined;
   if (config.redisUrl !== undefined) {
     redis = new Redis(config.redisUrl, { enableOfflineQueue: false, lazyConnect: true });
     redis.on('error', () => {});
@@ -322,7 +321,18 @@ export async function createGateway({
         await new Promise((resolve) => server!.close(resolve));
       }
       await guard.settled();
-      store?.close();
+      if (store) {
+        // A planned exit writes what waits for Redis (it stops at the first failure, so a Redis
+        // that is away costs one timeout), and says what Redis did not confirm: it may be lost.
+        await store.flush();
+        const { pendingTokens } = store.stats();
+        if (pendingTokens > 0) {
+          logger.error(
+            `quota-guard gateway: ${pendingTokens} tokens were not confirmed written to Redis before exit`,
+          );
+        }
+        store.close();
+      }
       redis?.disconnect();
       usage.close();
     },

@@ -6,7 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../examples/gateway/config.js';
 import { startFakeVendor } from '../../examples/gateway/fake-vendor.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import { startGateway } from '../../examples/gateway/start.js';
+import { captureLogger, ManualClock } from '../helpers/manual-clock.js';
+import { FaultProxy } from '../redis/fault-proxy.js';
 import { gatewaySetup, NOW, quotaJson, tempDb } from './helpers.js';
 
 const message = (extra: Record<string, unknown> = {}) =>
@@ -219,6 +221,54 @@ describe('gateway instances sharing REDIS_URL', () => {
     } finally {
       await primary.close();
       await fallback.close();
+    }
+  });
+});
+
+describe('a gateway on Redis, stopped', () => {
+  const start = gatewaySetup();
+  const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+
+  it('writes the usage still waiting for Redis before it exits, and says what it could not', async () => {
+    const proxy = await new FaultProxy(Number(redisUrl.port || 6379)).start();
+    const env = {
+      REDIS_PREFIX: `qg-test:${Math.random().toString(36).slice(2)}:`,
+      WINDOWS: '5h=100000',
+    };
+    /** A gateway on Redis through the proxy that, while Redis stalls, serves one request and stops. */
+    async function serveOneThenStop(before: () => void) {
+      const log = captureLogger();
+      const gw = await startGateway(
+        { PORT: '0', DB_PATH: tempDb(), REDIS_URL: `redis://127.0.0.1:${proxy.port}`, ...env },
+        { logger: log.logger, clock: new ManualClock(NOW) },
+      );
+      proxy.stall();
+      const answer = await post(gw.url, message());
+      expect(answer.headers.get('x-served-by')).toBe('primary');
+      const { usage } = (await answer.json()) as { usage: { input_tokens: number; output_tokens: number } };
+      // The usage was recorded when Redis timed out: it waits in the store's buffer.
+      await gw.gateway.guard.settled();
+      before();
+      await gw.close();
+      return { tokens: usage.input_tokens + usage.output_tokens, log };
+    }
+    try {
+      // Redis answers again just before the stop: the usage is in the shared total once, though
+      // it was sent twice (the stalled bytes, then the buffer's copy the stop sends).
+      const first = await serveOneThenStop(() => proxy.pass());
+      expect(first.tokens).toBeGreaterThan(0);
+      expect(first.log.lines.filter((l) => l.level === 'error').map((l) => l.message)).not.toContainEqual(
+        expect.stringContaining('not confirmed'),
+      );
+      const reader = await start({ ...env, REDIS_URL: redisUrl.href });
+      expect((await quotaJson(reader.url)).windows[0]!.usageTokens).toBe(first.tokens);
+      // Redis still stalled at the stop: one timeout, then what may be lost is said, with its size.
+      const second = await serveOneThenStop(() => undefined);
+      expect(second.log.lines.map((l) => l.message)).toContain(
+        `quota-guard gateway: ${second.tokens} tokens were not confirmed written to Redis before exit`,
+      );
+    } finally {
+      await proxy.close();
     }
   });
 });
