@@ -2,15 +2,17 @@ import { randomBytes } from 'node:crypto';
 import type { WindowSelector } from '../../core/base-guard.js';
 import { type Baseline, isTokenCount, isUsableDelay } from '../../core/baseline.js';
 import type { Clock } from '../../core/clock.js';
-import type { Decision, DecisionReason } from '../../core/decision.js';
-import { describeValue, escapeForLog } from '../../core/errors.js';
+import type { Decision } from '../../core/decision.js';
+import { describeValue } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { UpstreamInfo } from '../../core/upstream-guard.js';
 import { resolveCapScope } from '../cap-scope.js';
 import type { GuardTarget, QuotaStore, StoreDefinition } from '../store.js';
 import { alreadyDefined, notDefined } from '../store-errors.js';
-import { queuesOffline, type ScriptRunner, scriptRunner } from './client.js';
+import { Availability } from './availability.js';
+import { queuesOffline } from './client.js';
 import { Deadlines, settle } from './deadlines.js';
+import { DISABLED, fullDecision, type ScriptReply, withinDecision } from './decision-reply.js';
 import { type GuardCall, UpstreamDefinition } from './definition.js';
 import { decodeInfo } from './info.js';
 import { UpstreamKeys } from './keys.js';
@@ -21,6 +23,7 @@ import {
   resolveRedisStoreOptions,
 } from './redis-store-options.js';
 import { baselinePairs, exceededWindows, windowIndex } from './script-arguments.js';
+import { ScriptCalls } from './script-calls.js';
 import { WriteQueue } from './write-queue.js';
 
 export type { RedisStoreOptions, RedisStoreStats } from './redis-store-options.js';
@@ -34,8 +37,6 @@ interface DecisionMeta {
   probeAt: string;
 }
 
-type ScriptReply = [string, number, DecisionReason, string, string, string, string, string, string];
-
 /**
  * Guard state in Redis, shared by every instance that uses the same Redis and prefix: one
  * budget, one cap state and one probe across all of them. Each decision is one atomic script
@@ -47,12 +48,8 @@ type ScriptReply = [string, number, DecisionReason, string, string, string, stri
  * const store = new RedisStore({ client: new Redis(process.env.REDIS_URL!, { enableOfflineQueue: false }) });
  */
 export class RedisStore implements QuotaStore {
-  private readonly run: ScriptRunner;
-  private readonly runPrepared: (numKeys: number, keysAndArgs: string[]) => Promise<unknown>;
-  private readonly runLoaded: (error: unknown, numKeys: number, keysAndArgs: string[]) => Promise<unknown>;
+  private readonly script: ScriptCalls;
   private readonly prefix: string;
-  private readonly timeoutMs: number;
-  private readonly retryMs: number;
   private readonly logger: Logger;
   private readonly clock: Clock | undefined;
   private readonly upstreams = new Map<string, UpstreamDefinition>();
@@ -62,28 +59,28 @@ export class RedisStore implements QuotaStore {
   private readonly deadlines: Deadlines;
   /** Who this process is, for record sequence numbers and baseline markers. */
   private readonly instance = randomBytes(8).toString('hex');
-  private downUntil = 0;
-  private failures = 0;
-  private unavailable = false;
+  private readonly availability: Availability;
   private readonly tenantsSeen = new Set<string>();
 
   constructor(options: RedisStoreOptions) {
     const resolved = resolveRedisStoreOptions(options);
-    ({ run: this.run, prepared: this.runPrepared, loaded: this.runLoaded } = scriptRunner(options.client));
     this.prefix = resolved.prefix;
-    this.timeoutMs = resolved.timeoutMs;
-    this.retryMs = resolved.retryMs;
     this.logger = resolved.logger;
     this.clock = resolved.clock;
+    this.script = new ScriptCalls(options.client, this.clock);
     const { maxKeys, maxQueued } = resolved;
     this.local = new LocalGuards(maxKeys);
-    this.deadlines = new Deadlines(this.timeoutMs, TIMED_OUT);
+    this.deadlines = new Deadlines(resolved.timeoutMs, TIMED_OUT);
+    this.availability = new Availability(resolved.retryMs, this.logger, () => {
+      this.local.recovered();
+      void this.queue.flush();
+    });
     this.queue = new WriteQueue(
       maxQueued,
-      this.retryMs,
+      resolved.retryMs,
       (p) => this.withTimeout(p),
       this.logger,
-      (ok, error) => (ok ? this.up() : this.down(error)),
+      (ok, error) => (ok ? this.availability.up() : this.availability.down(error)),
     );
     if (queuesOffline(options.client)) {
       this.logger.warn(
@@ -115,25 +112,25 @@ export class RedisStore implements QuotaStore {
       return Promise.reject(error);
     }
     if (!def.enabled) return Promise.resolve(DISABLED);
-    if (this.isDown()) return Promise.resolve(this.localDecision(def, target));
+    if (this.availability.isDown()) return Promise.resolve(this.localDecision(def, target));
     const calls = def.both(target);
     if (target.key !== undefined) this.tenantsSeen.add(`${target.upstream}\u0000${target.key}`);
     // A decision asked while another of the same target is on its way, with no write of this
     // process sent in between, takes that one's answer if it says "within quota" (any answer
     // would be the same value). Anything else (a probe granted to the caller that asked, a
     // refusal with its retry time) is asked again for this caller: one probe stays one probe.
-    const joined = def.flights.joinable(target.key, this.writes);
+    const joined = def.flights.joinable(target.key, this.script.writes);
     let own: Promise<unknown> | undefined;
     let landed = NOTHING;
     if (joined === undefined) {
-      own = this.call(calls, 'decide', []);
-      landed = def.flights.start(target.key, own, this.writes);
+      own = this.script.call(calls, 'decide', []);
+      landed = def.flights.start(target.key, own, this.script.writes);
     }
     const sent = joined ?? own!;
     // One promise for the caller, settled by the reply or by the deadline, whichever comes first.
     return new Promise<Decision>((resolve) => {
       const deadline = this.deadlines.start(() => {
-        this.down(TIMED_OUT);
+        this.availability.down(TIMED_OUT);
         // A probe Redis granted after all, to a decision nobody waits for: given back.
         own?.then(
           (late) => this.releaseLate(calls, late as ScriptReply),
@@ -144,14 +141,14 @@ export class RedisStore implements QuotaStore {
       const failed = (error: unknown) => {
         landed();
         if (!settle(deadline)) return;
-        this.down(error);
+        this.availability.down(error);
         resolve(this.localDecision(def, target));
       };
       const answered = (reply: unknown) => {
         landed();
         if (deadline.done) return;
         if (own === undefined && typeof reply !== 'string') {
-          own = this.call(calls, 'decide', []);
+          own = this.script.call(calls, 'decide', []);
           own.then(answered, failed);
           return;
         }
@@ -168,21 +165,16 @@ export class RedisStore implements QuotaStore {
     calls: GuardCall[],
     reply: ScriptReply | string,
   ): Decision {
-    if (this.unavailable || this.downUntil !== 0) this.up();
-    if (typeof reply === 'string') return this.withinDecision(def, target, reply);
-    const [route, probe, reason, now, epochs, , , seen, changes] = reply;
+    this.availability.up();
+    if (typeof reply === 'string') {
+      this.local.saw(target, reply.slice(reply.indexOf('|') + 1));
+      return withinDecision(def, target.key, reply);
+    }
+    const [, probe, , now, epochs, , , seen, changes] = reply;
     const at = Number(now);
     this.local.saw(target, seen);
     def.changed(calls, changes, at);
-    const fallback = route === 'fallback';
-    const decision: Decision = Object.freeze({
-      route: fallback ? 'fallback' : 'primary',
-      probe: probe === 1,
-      reason,
-      state: fallback || probe === 1 ? 'quota_exceeded' : 'within_quota',
-      epoch: Number(epochs.split(',')[0]),
-      ...(fallback ? this.retryFields(def, reply, at) : {}),
-    });
+    const decision = fullDecision(def, reply);
     if (probe === 1) {
       this.meta.set(decision, { epochs: epochs.split(','), probeAt: now });
       def.options.onProbe?.({
@@ -223,7 +215,7 @@ export class RedisStore implements QuotaStore {
     const marker = def.keys.marker(this.instance);
     const args = [seq, String(at), String(tokens), def.markerTtl];
     for (const call of calls) args.push(...call.slots);
-    const send = () => this.call(calls, 'record', args, marker);
+    const send = () => this.script.call(calls, 'record', args, marker);
     return this.write(def, target, send, tokens, () =>
       this.local.record(target, tokens, def.windows, def.tenantWindows),
     );
@@ -245,7 +237,7 @@ export class RedisStore implements QuotaStore {
     await this.write(
       def,
       target,
-      () => this.call(calls, 'success', epochs),
+      () => this.script.call(calls, 'success', epochs),
       0,
       () => this.local.memory.success(target, decision),
     );
@@ -265,7 +257,7 @@ export class RedisStore implements QuotaStore {
     await this.write(
       def,
       target,
-      () => this.call([call], 'cap', args),
+      () => this.script.call([call], 'cap', args),
       0,
       () => this.local.memory.capError(target, retry, selector),
     );
@@ -281,7 +273,7 @@ export class RedisStore implements QuotaStore {
     await this.write(
       def,
       target,
-      () => this.call(def.both(target), 'release', [meta.probeAt]),
+      () => this.script.call(def.both(target), 'release', [meta.probeAt]),
       0,
       () => undefined,
     );
@@ -304,21 +296,27 @@ export class RedisStore implements QuotaStore {
       if (pairs === undefined) return;
       const index = call.windows.indexOf(w) + 1;
       const marker = def.keys.baselineMarker(guardId, w.windowMs);
-      await this.withTimeout(this.call([call], 'baseline', [String(index), this.instance, ...pairs], marker));
+      await this.withTimeout(
+        this.script.call([call], 'baseline', [String(index), this.instance, ...pairs], marker),
+      );
     }
   }
 
   async reset(target: GuardTarget): Promise<void> {
     const def = this.definition(target);
     const call = def.one(target);
-    const reply = (await this.withTimeout(this.call([call], 'reset', []))) as [number, string, string];
+    const reply = (await this.withTimeout(this.script.call([call], 'reset', []))) as [number, string, string];
     def.changed([call], reply[2], Number(reply[1]));
   }
 
   async resume(target: GuardTarget): Promise<void> {
     const def = this.definition(target);
     const call = def.one(target);
-    const reply = (await this.withTimeout(this.call([call], 'resume', []))) as [number, string, string];
+    const reply = (await this.withTimeout(this.script.call([call], 'resume', []))) as [
+      number,
+      string,
+      string,
+    ];
     def.changed([call], reply[2], Number(reply[1]));
   }
 
@@ -326,26 +324,26 @@ export class RedisStore implements QuotaStore {
   async info(target: GuardTarget): Promise<UpstreamInfo> {
     const def = this.definition(target);
     const call = def.one(target);
-    if (!this.isDown()) {
+    if (!this.availability.isDown()) {
       try {
-        const reply = (await this.withTimeout(this.call([call], 'info', []))) as string[];
+        const reply = (await this.withTimeout(this.script.call([call], 'info', []))) as string[];
         return decodeInfo(def, call, reply);
       } catch (error) {
-        this.down(error);
+        this.availability.down(error);
       }
     }
     return this.local.memory.info(target);
   }
 
   stats(): RedisStoreStats {
-    let pendingTokens = this.sendingTokens + this.queue.tokens;
+    let pendingTokens = this.queue.tokens;
     for (const def of this.upstreams.values()) pendingTokens += def.lanes.waiting;
     return {
       upstreams: this.upstreams.size,
       keys: this.tenantsSeen.size,
       evictedKeys: 0,
-      unavailable: this.unavailable,
-      failures: this.failures,
+      unavailable: this.availability.unavailable,
+      failures: this.availability.failures,
       ...this.queue.stats(),
       pendingTokens,
     };
@@ -370,43 +368,8 @@ export class RedisStore implements QuotaStore {
 
   /** Server time minus local time, as last seen: places usage recorded while Redis was away. */
   private offset = 0;
-  /** Writes sent so far: a decision sent before a write may not answer a caller who came after it. */
-  private writes = 0;
-  /** Tokens of the writes on their way to Redis outside the queue. */
-  private sendingTokens = 0;
 
-  private call(
-    calls: readonly GuardCall[],
-    op: string,
-    extra: string[],
-    extraKey?: string,
-  ): Promise<unknown> {
-    if (op !== 'decide' && op !== 'info') this.writes++;
-    if (op === 'decide' && calls.length === 1 && this.clock === undefined) {
-      // The upstream's own decision: the same arguments every time, built once.
-      const call = calls[0]!;
-      call.decide ??= [...call.keys, 'decide', '0', '1', ...call.lines, call.config];
-      const all = call.decide;
-      const n = call.keys.length;
-      return this.runPrepared(n, all).catch((error: unknown) => this.runLoaded(error, n, all));
-    }
-    const keys: string[] = [];
-    const args: string[] = [
-      op,
-      this.clock === undefined ? '0' : String(this.clock.now()),
-      String(calls.length),
-    ];
-    for (const c of calls) {
-      keys.push(...c.keys);
-      args.push(...c.lines);
-    }
-    for (const c of calls) args.push(c.config);
-    if (extraKey !== undefined) keys.push(extraKey);
-    args.push(...extra);
-    return this.run(keys, args);
-  }
-
-  /** A write: now if nothing waits before it, else (or when it fails) queued in order. */
+  /** A write through the queue; its reply tells the server's time and any state changes. */
   private async write(
     def: UpstreamDefinition,
     target: GuardTarget,
@@ -414,46 +377,13 @@ export class RedisStore implements QuotaStore {
     tokens: number,
     locally: () => void,
   ): Promise<void> {
-    if (this.queue.pending > 0 || this.isDown()) {
-      if (this.isDown()) locally();
-      this.queue.push({ send, tokens });
-      return;
+    const reply = (await this.queue.submit({ send, tokens }, this.availability.isDown(), locally)) as
+      | [number, string, string]
+      | undefined;
+    if (Array.isArray(reply) && typeof reply[1] === 'string') {
+      if (this.clock === undefined) this.offset = Number(reply[1]) - Date.now();
+      if (reply[2]) def.changed(def.both(target), reply[2], Number(reply[1]));
     }
-    this.sendingTokens += tokens;
-    try {
-      const reply = (await this.withTimeout(send())) as [number, string, string] | undefined;
-      this.up();
-      if (Array.isArray(reply) && typeof reply[1] === 'string') {
-        if (this.clock === undefined) this.offset = Number(reply[1]) - Date.now();
-        if (reply[2]) def.changed(def.both(target), reply[2], Number(reply[1]));
-      }
-    } catch (error) {
-      this.down(error);
-      locally();
-      this.queue.push({ send, tokens });
-    } finally {
-      // In the same turn as the push above: the tokens are never counted twice, nor missed.
-      this.sendingTokens -= tokens;
-    }
-  }
-
-  /** The script's short answer for the common case: `F<epochs>|<seen>`, every window within quota. */
-  private withinDecision(def: UpstreamDefinition, target: GuardTarget, reply: string): Decision {
-    const bar = reply.indexOf('|');
-    this.local.saw(target, reply.slice(bar + 1));
-    // Within quota every decision of an epoch is the same value: made once per epoch, not per call.
-    const epochs = reply.slice(1, bar);
-    if (target.key === undefined && def.within?.epochs === epochs) return def.within.decision;
-    const comma = epochs.indexOf(',');
-    const decision: Decision = Object.freeze({
-      route: 'primary',
-      probe: false,
-      reason: 'within_quota',
-      state: 'within_quota',
-      epoch: Number(comma < 0 ? epochs : epochs.slice(0, comma)),
-    });
-    if (target.key === undefined) def.within = { epochs, decision };
-    return decision;
   }
 
   private localDecision(def: UpstreamDefinition, target: GuardTarget): Decision {
@@ -462,44 +392,11 @@ export class RedisStore implements QuotaStore {
 
   private releaseLate(calls: GuardCall[], reply: ScriptReply | string): void {
     if (!Array.isArray(reply) || reply[1] !== 1) return;
-    this.call(calls, 'release', [reply[3]]).catch(() => undefined);
-  }
-
-  private retryFields(def: UpstreamDefinition, reply: ScriptReply, now: number) {
-    const [, , , , , bind, retryAt] = reply;
-    const [g, i] = bind.split(':').map(Number);
-    const windows = g === 2 ? def.tenantWindows : def.windows;
-    const window = windows[(i ?? 1) - 1];
-    const at = Number(retryAt);
-    return window === undefined ? {} : { window: window.label, retryAt: at, retryInMs: at - now };
+    this.script.call(calls, 'release', [reply[3]]).catch(() => undefined);
   }
 
   private withTimeout<T>(promise: Promise<T>): Promise<T> {
     return this.deadlines.within(promise);
-  }
-
-  private isDown(): boolean {
-    return this.downUntil !== 0 && Date.now() < this.downUntil;
-  }
-
-  private down(error: unknown): void {
-    this.failures++;
-    this.downUntil = Date.now() + this.retryMs;
-    if (this.unavailable) return;
-    this.unavailable = true;
-    const why = error instanceof Error ? error.message : String(error);
-    this.logger.error(
-      `quota-guard [redis]: Redis is unavailable (${escapeForLog(why, 200)}); this process's guards answer, and writes wait to be sent`,
-    );
-  }
-
-  private up(): void {
-    this.downUntil = 0;
-    if (!this.unavailable) return;
-    this.unavailable = false;
-    this.local.recovered();
-    this.logger.warn('quota-guard [redis]: Redis is back; shared guards answer again');
-    void this.queue.flush();
   }
 
   private definition(target: GuardTarget): UpstreamDefinition {
@@ -510,11 +407,3 @@ export class RedisStore implements QuotaStore {
     return def;
   }
 }
-
-const DISABLED: Decision = Object.freeze({
-  route: 'primary',
-  probe: false,
-  reason: 'disabled',
-  state: 'within_quota',
-  epoch: 0,
-});

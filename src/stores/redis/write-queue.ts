@@ -23,8 +23,9 @@ export interface WriteQueueStats {
 }
 
 /**
- * Writes whose fate is unknown (Redis down, or slower than the store's timeout), kept in order
- * and sent again when Redis answers. Order matters: a record's sequence number is applied only
+ * The way every write goes to Redis. Sent at once when nothing waits; a write whose fate is
+ * unknown (Redis down, or slower than the store's timeout) is kept in order and sent again when
+ * Redis answers. Order matters: a record's sequence number is applied only
  * if it is above the last one Redis applied for this instance, so nothing may overtake a write
  * still in the queue. While anything waits here, new writes queue behind it.
  */
@@ -36,7 +37,7 @@ export class WriteQueue {
   private timer: NodeJS.Timeout | undefined;
   private droppedWrites = 0;
   private droppedTokens = 0;
-  /** Tokens of the writes in `queue`. */
+  /** Tokens of the writes in `queue`, and of those sent at once and not answered yet. */
   private queuedTokens = 0;
   private warnedFull = false;
 
@@ -53,7 +54,7 @@ export class WriteQueue {
     return this.queue.length;
   }
 
-  /** Tokens of the writes waiting here. */
+  /** Tokens of the writes waiting here or on their way. */
   get tokens(): number {
     return this.queuedTokens;
   }
@@ -66,7 +67,34 @@ export class WriteQueue {
     };
   }
 
-  push(write: QueuedWrite): void {
+  /**
+   * A write: sent at once if nothing waits before it and Redis is not taken for `away`; else, or
+   * when it fails, queued in order, and `locally` applies it to this process's guards meanwhile.
+   * Resolves with Redis's reply, or undefined once queued.
+   */
+  async submit(write: QueuedWrite, away: boolean, locally: () => void): Promise<unknown> {
+    if (this.queue.length > 0 || away) {
+      if (away) locally();
+      this.push(write);
+      return undefined;
+    }
+    this.queuedTokens += write.tokens;
+    try {
+      const reply = await this.timeout(write.send());
+      this.onResult(true);
+      return reply;
+    } catch (error) {
+      this.onResult(false, error);
+      locally();
+      this.push(write);
+      return undefined;
+    } finally {
+      // In the same turn as the push above: the tokens are never counted twice, nor missed.
+      this.queuedTokens -= write.tokens;
+    }
+  }
+
+  private push(write: QueuedWrite): void {
     if (this.queue.length >= this.max) {
       const dropped = this.queue.shift()!;
       this.queuedTokens -= dropped.tokens;
