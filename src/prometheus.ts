@@ -24,7 +24,10 @@ export interface QuotaMetricsOptions {
  * - `decisions_total` by `upstream`, `route`, `reason`; `probes_total` by `upstream`;
  * - `upstream_errors_total` by `upstream`, `kind` (`cap`, `transient`);
  * - `problems_total` by `upstream`, `kind` (`usageMissing`, `store`, `implausibleUsage`, ...);
- * - `in_flight_requests` by `upstream`.
+ * - `in_flight_requests` by `upstream`;
+ * - for a store shared over the network (`RedisStore`), by `upstream`: `store_unavailable` (0/1),
+ *   `store_pending_tokens`, `store_failures_total`, `store_dropped_tokens_total` (guards that
+ *   share one store show the same numbers).
  *
  * @example
  * import { Registry } from 'prom-client';
@@ -158,6 +161,36 @@ export function registerQuotaMetrics(
       for (const [kind, count] of Object.entries(info.upstreamErrors))
         set({ upstream: info.upstream, kind }, count);
     },
+  );
+  const perStore =
+    (pick: (stats: NonNullable<MiddlewareInfo['store']>) => number | boolean | undefined) =>
+    (info: MiddlewareInfo, set: (labels: Record<string, string>, value: number) => void) => {
+      const value = info.store === undefined ? undefined : pick(info.store);
+      if (value !== undefined) set({ upstream: info.upstream }, Number(value));
+    };
+  gauge(
+    'store_unavailable',
+    '1 while the shared store (Redis) is away and this process’s guards answer.',
+    ['upstream'],
+    perStore((s) => s.unavailable),
+  );
+  gauge(
+    'store_pending_tokens',
+    'Tokens recorded here that the shared store has not confirmed yet.',
+    ['upstream'],
+    perStore((s) => s.pendingTokens),
+  );
+  counter(
+    'store_failures_total',
+    'Calls the shared store failed or answered too late.',
+    ['upstream'],
+    perStore((s) => s.failures),
+  );
+  counter(
+    'store_dropped_tokens_total',
+    'Tokens dropped because the buffer of writes waiting for the shared store was full.',
+    ['upstream'],
+    perStore((s) => s.droppedTokens),
   );
   counter(
     'problems_total',

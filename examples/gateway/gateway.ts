@@ -23,7 +23,7 @@ import {
   type WindowInfo,
 } from '../../src/index.js';
 import { registerQuotaMetrics } from '../../src/prometheus.js';
-import { RedisStore } from '../../src/redis.js';
+import { RedisStore, type RedisStoreStats } from '../../src/redis.js';
 import type { GatewayConfig, UpstreamConfig } from './config.js';
 import { type Relayed, relay, send } from './proxy.js';
 import { type QuotaJson, renderStatusPage, type WindowJson } from './status-page.js';
@@ -160,6 +160,7 @@ export async function createGateway({
       served: usage.routesSince(now - Math.min(...windows.map((w) => w.windowMs))),
       upstreamErrors: info.upstreamErrors,
       changes: [...changes],
+      ...(store === undefined ? {} : { redis: redisJson(store.stats()) }),
     };
   }
 
@@ -337,6 +338,14 @@ export async function createGateway({
       usage.close();
     },
   };
+}
+
+function redisJson({
+  unavailable,
+  pendingTokens,
+  droppedTokens,
+}: RedisStoreStats): NonNullable<QuotaJson['redis']> {
+  return { unavailable, pendingTokens, droppedTokens };
 }
 
 /** One window as the status page and `/quota.json` show it. */

@@ -40,6 +40,8 @@ export interface QuotaJson {
   served: Record<string, number>;
   upstreamErrors: MiddlewareInfo['upstreamErrors'];
   changes: StateChangeEvent[];
+  /** With REDIS_URL: whether Redis answers, and the tokens it has not confirmed yet. */
+  redis?: { unavailable: boolean; pendingTokens: number; droppedTokens: number };
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -54,6 +56,17 @@ function ago(at: number, now: number): string {
         ? `${Math.round(Math.abs(s) / 60)} min`
         : `${Math.abs(s)} s`;
   return s > 0 ? `in ${span}` : `${span} ago`;
+}
+
+/** Where the numbers come from when the quota is shared: every instance's, or this one's while Redis is away. */
+function redisLine(redis: QuotaJson['redis']): string {
+  if (redis === undefined) return '';
+  const lost = redis.droppedTokens > 0 ? ` · ${fmt(redis.droppedTokens)} tokens dropped (buffer full)` : '';
+  if (!redis.unavailable) {
+    const waiting = redis.pendingTokens > 0 ? ` · ${fmt(redis.pendingTokens)} tokens on their way` : '';
+    return `<p class="redis muted" data-unavailable="false">Quota shared through Redis by every instance${waiting}${lost}</p>`;
+  }
+  return `<p class="redis away" data-unavailable="true"><b>Redis is away</b>: these are this instance’s own numbers, and it decides alone until Redis answers · ${fmt(redis.pendingTokens)} tokens wait to be written${lost}</p>`;
 }
 
 function html(text: string): string {
@@ -140,11 +153,13 @@ export function renderStatusPage(q: QuotaJson): string {
   .fill { height: 100%; background: #2d9b5a; } .fill.quota_exceeded { background: #d0463b; }
   .threshold { position: absolute; top: 0; bottom: 0; width: 2px; background: #1d1d1f; }
   .counts { margin: .3rem 0 .5rem; } ul { padding-left: 1.1rem; }
+  .away { background: #fdf3d7; padding: .4rem .6rem; border-radius: 4px; }
 </style></head>
 <body>
 <h1>quota-guard · ${html(q.upstream)}</h1>
 <p class="muted">primary ${html(q.primary)} · fallback ${html(q.fallback)} · ${new Date(q.at).toLocaleString('en-GB')}</p>
 <p class="state" data-state="${q.state}">Requests go to the <b>${q.state === 'within_quota' ? 'primary' : 'fallback'}</b>: ${html(q.why)}${due ? ` · ${due}` : ''}</p>
+${redisLine(q.redis)}
 <h2 class="upstream">Primary</h2>
 ${windows}
 <h2 class="upstream">Fallback <span class="muted">(watched: it has no fallback of its own)</span></h2>

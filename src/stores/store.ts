@@ -81,4 +81,15 @@ export interface StoreStats {
   keys: number;
   /** Tenant guards dropped to stay within the store's bound. */
   evictedKeys: number;
+  /**
+   * A store shared over the network (`RedisStore`) says more. True while it is taken for away
+   * and this process's guards answer (their numbers are this instance's, not every instance's).
+   */
+  unavailable?: boolean;
+  /** Calls the shared store failed or answered too late. */
+  failures?: number;
+  /** Tokens recorded in this process that the shared store has not confirmed yet. */
+  pendingTokens?: number;
+  /** Tokens dropped because the buffer of writes waiting for the shared store was full. */
+  droppedTokens?: number;
 }

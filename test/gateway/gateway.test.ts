@@ -236,7 +236,7 @@ describe('a gateway on Redis, stopped', () => {
       WINDOWS: '5h=100000',
     };
     /** A gateway on Redis through the proxy that, while Redis stalls, serves one request and stops. */
-    async function serveOneThenStop(before: () => void) {
+    async function serveOneThenStop(before: (gw: { url: string }, tokens: number) => void | Promise<void>) {
       const log = captureLogger();
       const gw = await startGateway(
         { PORT: '0', DB_PATH: tempDb(), REDIS_URL: `redis://127.0.0.1:${proxy.port}`, ...env },
@@ -248,20 +248,41 @@ describe('a gateway on Redis, stopped', () => {
       const { usage } = (await answer.json()) as { usage: { input_tokens: number; output_tokens: number } };
       // The usage was recorded when Redis timed out: it waits in the store's buffer.
       await gw.gateway.guard.settled();
-      before();
+      const tokens = usage.input_tokens + usage.output_tokens;
+      await before(gw, tokens);
       await gw.close();
-      return { tokens: usage.input_tokens + usage.output_tokens, log };
+      return { tokens, log };
     }
     try {
       // Redis answers again just before the stop: the usage is in the shared total once, though
       // it was sent twice (the stalled bytes, then the buffer's copy the stop sends).
-      const first = await serveOneThenStop(() => proxy.pass());
+      const first = await serveOneThenStop(async (gw, tokens) => {
+        // Meanwhile the status page, /quota.json and /metrics say Redis is away, and what waits.
+        expect((await quotaJson(gw.url)).redis).toEqual({
+          unavailable: true,
+          pendingTokens: tokens,
+          droppedTokens: 0,
+        });
+        const page = await (await fetch(`${gw.url}/quota`)).text();
+        expect(page).toContain(`<b>Redis is away</b>: these are this instance’s own numbers`);
+        expect(page).toContain(`${tokens.toLocaleString('en-US')} tokens wait to be written`);
+        const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+        expect(metrics).toContain('quota_guard_store_unavailable{upstream="primary"} 1');
+        expect(metrics).toContain(`quota_guard_store_pending_tokens{upstream="primary"} ${tokens}`);
+        expect(metrics).toMatch(/quota_guard_store_failures_total\{upstream="primary"\} [1-9]/);
+        proxy.pass();
+      });
       expect(first.tokens).toBeGreaterThan(0);
       expect(first.log.lines.filter((l) => l.level === 'error').map((l) => l.message)).not.toContainEqual(
         expect.stringContaining('not confirmed'),
       );
       const reader = await start({ ...env, REDIS_URL: redisUrl.href });
-      expect((await quotaJson(reader.url)).windows[0]!.usageTokens).toBe(first.tokens);
+      const shared = await quotaJson(reader.url);
+      expect(shared.windows[0]!.usageTokens).toBe(first.tokens);
+      expect(shared.redis).toEqual({ unavailable: false, pendingTokens: 0, droppedTokens: 0 });
+      const page = await (await fetch(`${reader.url}/quota`)).text();
+      expect(page).toContain('Quota shared through Redis by every instance');
+      expect(page).not.toContain('Redis is away');
       // Redis still stalled at the stop: one timeout, then what may be lost is said, with its size.
       const second = await serveOneThenStop(() => undefined);
       expect(second.log.lines.map((l) => l.message)).toContain(

@@ -46,6 +46,7 @@ export async function quotaJson(url: string) {
       series: number[];
     }>;
     upstreamErrors: { cap: number; transient: number };
+    redis?: { unavailable: boolean; pendingTokens: number; droppedTokens: number };
     fallbackGuard: {
       state: string;
       windows: Array<{ window: string; usageTokens: number; capError: boolean }>;

@@ -91,6 +91,8 @@ describe('quota-guard/prometheus', () => {
     ).toBe(2);
     expect(sample(text, 'quota_guard_problems_total', 'upstream="openai",kind="implausibleUsage"')).toBe(1);
     expect(sample(text, 'quota_guard_in_flight_requests', 'upstream="anthropic"')).toBe(0);
+    // A store in this process's memory is never away: no store numbers (RedisStore's: test/gateway).
+    expect(sample(text, 'quota_guard_store_unavailable', 'upstream="anthropic"')).toBeUndefined();
     expect(text).toContain('# TYPE quota_guard_decisions_total counter');
     expect(text).toContain('# TYPE quota_guard_window_usage_tokens gauge');
   });
