@@ -19,11 +19,10 @@ export const DISABLED: Decision = Object.freeze({
 
 /**
  * The script's short answer for the common case, `F<epochs>|<seen>` (every window within quota),
- * as a decision. Within quota every decision of an epoch is the same value: the upstream's own is
- * made once per epoch, not per call.
+ * as a decision, from its `epochs`. Within quota every decision of an epoch is the same value:
+ * the upstream's own is made once per epoch, not per call.
  */
-export function withinDecision(def: UpstreamDefinition, key: string | undefined, reply: string): Decision {
-  const epochs = reply.slice(1, reply.indexOf('|'));
+export function withinDecision(def: UpstreamDefinition, key: string | undefined, epochs: string): Decision {
   if (key === undefined && def.within?.epochs === epochs) return def.within.decision;
   const comma = epochs.indexOf(',');
   const decision: Decision = Object.freeze({

@@ -47,6 +47,11 @@ export interface RedisStoreStats extends WriteQueueStats {
   unavailable: boolean;
   /** Calls Redis failed or answered too late since the store was made. */
   failures: number;
+  /**
+   * Tokens recorded in this process that Redis has not confirmed yet: on their way, summed behind
+   * a write on its way, or waiting in the buffer. `flush()` before a planned exit sends them.
+   */
+  pendingTokens: number;
 }
 
 const OPTION_KEYS = {

@@ -167,8 +167,9 @@ export class RedisStore implements QuotaStore {
   ): Decision {
     this.availability.up();
     if (typeof reply === 'string') {
-      this.local.saw(target, reply.slice(reply.indexOf('|') + 1));
-      return withinDecision(def, target.key, reply);
+      const bar = reply.indexOf('|');
+      this.local.saw(target, reply.slice(bar + 1));
+      return withinDecision(def, target.key, reply.slice(1, bar));
     }
     const [, probe, , now, epochs, , , seen, changes] = reply;
     const at = Number(now);

@@ -12,11 +12,6 @@ export interface QueuedWrite {
 export interface WriteQueueStats {
   /** Writes waiting for Redis. */
   pending: number;
-  /**
-   * Tokens recorded in this process that Redis has not confirmed yet: on their way, summed behind
-   * a write on its way, or waiting in the buffer. `flush()` before a planned exit sends them.
-   */
-  pendingTokens: number;
   /** Writes dropped because the queue was full, and the tokens they carried. */
   droppedWrites: number;
   droppedTokens: number;
@@ -59,7 +54,7 @@ export class WriteQueue {
     return this.queuedTokens;
   }
 
-  stats(): Omit<WriteQueueStats, 'pendingTokens'> {
+  stats(): WriteQueueStats {
     return {
       pending: this.queue.length,
       droppedWrites: this.droppedWrites,
